@@ -1,0 +1,39 @@
+"""bayesifu: Bayesian inference on integral-field spectroscopy with the full spatial covariance.
+
+The public API is re-exported here; see each module for details.
+"""
+
+from .containers import Cube, Map
+from .errors import (
+    BayesifuError,
+    CovarianceError,
+    EmptyDataError,
+    FileFormatError,
+    InputError,
+    MissingExtensionError,
+    SamplingError,
+    ShapeError,
+    UnknownChannelError,
+    UnsupportedFormatError,
+    VarianceError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cube",
+    "Map",
+    "BayesifuError",
+    "CovarianceError",
+    "EmptyDataError",
+    "FileFormatError",
+    "InputError",
+    "MissingExtensionError",
+    "SamplingError",
+    "ShapeError",
+    "UnknownChannelError",
+    "UnsupportedFormatError",
+    "VarianceError",
+]
+
+# Re-exports added by each module below (keep one line per module, alphabetical).

@@ -1,0 +1,64 @@
+"""The ``bayesifu`` command line: ``bayesifu <command> [options]``.
+
+Each command lives in its own module of this package and provides ``register(subparsers)``, which
+adds an ``argparse`` sub-parser whose ``func`` default runs the command with the parsed arguments
+and returns an exit status. Any :class:`bayesifu.errors.BayesifuError` becomes a one-line message on
+standard error and exit status 1.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+__all__ = ["main", "COMMANDS"]
+
+#: Modules of this package that define a command, in the order ``--help`` lists them.
+COMMANDS = ["demo", "info", "fit", "bin", "redshift"]
+
+
+def _setup_jax():
+    """Entry-point set-up that must happen before JAX's first operation."""
+    import numpyro
+
+    numpyro.set_host_device_count(min(4, os.cpu_count() or 1))
+    numpyro.enable_x64()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayesifu",
+        description="Bayesian inference on IFU data products with the full spatial covariance.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"{__name__}.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    from ..errors import BayesifuError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_jax()
+    try:
+        return int(args.func(args) or 0)
+    except BayesifuError as err:
+        print(f"bayesifu {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"bayesifu {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+jax.config.update("jax_enable_x64", True)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """Folder of the real-data cut-outs committed with the tests."""
+    return DATA
