@@ -37,3 +37,6 @@ __all__ = [
 ]
 
 # Re-exports added by each module below (keep one line per module, alphabetical).
+from .correlation import SpatialCorrelation  # noqa: E402
+
+__all__ += ["SpatialCorrelation"]
