@@ -40,3 +40,7 @@ __all__ = [
 from .correlation import SpatialCorrelation  # noqa: E402
 
 __all__ += ["SpatialCorrelation"]
+
+from . import simulate  # noqa: E402
+
+__all__ += ["simulate"]
