@@ -44,3 +44,7 @@ __all__ += ["SpatialCorrelation"]
 from . import simulate  # noqa: E402
 
 __all__ += ["simulate"]
+
+from .io import read_cube, read_map  # noqa: E402
+
+__all__ += ["read_cube", "read_map"]

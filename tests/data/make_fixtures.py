@@ -1,0 +1,104 @@
+"""Make the real-data test fixtures in this folder from the files in ``../shared/data``.
+
+Run by hand from the repository root (the tests never read ``../shared``)::
+
+    uv run python tests/data/make_fixtures.py [--source ../shared/data]
+
+It
+
+* copies the MaNGA DAP files of galaxy 7815-3702 (MAPS and SNRG, 1.6 MB together) unchanged;
+* cuts the MUSE cube of the Abell 478 brightest cluster galaxy (mpdaf ``minicube.fits``, 3681 x 40
+  x 40) down to a 30 x 30 spaxel crop around the galaxy centre and the 6800-7500 Angstrom (air)
+  range, which holds H-alpha + [NII] (near 7149 Angstrom observed, z = 0.089), [SII] and stretches
+  of continuum on both sides. DATA, STAT and DQ are kept as float32/float32/uint8; the headers get
+  the shifted ``CRPIX1``/``CRPIX2`` and a ``CRVAL3`` at the first kept channel (``CRPIX3 = 1``).
+  The script records, computed from the *original* file, the sky position of one spaxel and the
+  wavelength of the first kept channel in ``BFX*`` keys of the ``DATA`` header, so that a test can
+  check the cut-out's WCS without reading the original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_SOURCE = HERE.parents[1].parent / "shared" / "data"
+
+MANGA_FILES = (
+    "manga-7815-3702/manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz",
+    "manga-7815-3702/manga-7815-3702-SNRG.fits.gz",
+)
+MUSE_SOURCE = "muse-abell478/minicube.fits.gz"
+MUSE_CUTOUT = "muse-abell478-cutout.fits.gz"
+#: Crop (0-based, end exclusive) in the original: rows (y), columns (x), and wavelength [Angstrom].
+Y0, Y1, X0, X1 = 0, 30, 10, 40
+WAVE_RANGE = (6800.0, 7500.0)
+#: The spaxel (cut-out pixel coordinates, 0-based) whose sky position is recorded.
+CHECK_X, CHECK_Y = 13, 14
+
+
+def muse_wavelengths(header, n):
+    """MUSE wavelengths [Angstrom]: CRVAL3 + CD3_3 * (i + 1 - CRPIX3)."""
+    return header["CRVAL3"] + header["CD3_3"] * (np.arange(n) + 1.0 - header["CRPIX3"])
+
+
+def clean(header):
+    """Drop checksums (the data change) from a copy of ``header``."""
+    header = header.copy()
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+    return header
+
+
+def cut_muse(source: Path, target: Path) -> None:
+    with fits.open(source) as hdul:
+        data_header = hdul["DATA"].header
+        wave = muse_wavelengths(data_header, data_header["NAXIS3"])
+        k0, k1 = np.searchsorted(wave, WAVE_RANGE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            original = WCS(data_header).celestial
+        ra, dec = original.pixel_to_world_values(CHECK_X + X0, CHECK_Y + Y0)
+        out = [fits.PrimaryHDU(header=clean(hdul[0].header))]
+        for name in ("DATA", "STAT", "DQ"):
+            hdu = hdul[name]
+            header = clean(hdu.header)
+            if "CRPIX1" in header:
+                header["CRPIX1"] = hdu.header["CRPIX1"] - X0
+                header["CRPIX2"] = hdu.header["CRPIX2"] - Y0
+                header["CRVAL3"] = float(wave[k0])
+                header["CRPIX3"] = 1.0
+            cut = np.ascontiguousarray(hdu.data[k0:k1, Y0:Y1, X0:X1])
+            out.append(fits.ImageHDU(cut, header=header, name=name))
+    check = out[1].header
+    check["BFXSRC"] = (MUSE_SOURCE, "bayesifu fixture: source file")
+    check["BFXCUT"] = (f"[{k0}:{k1}, {Y0}:{Y1}, {X0}:{X1}]", "cut of the source (numpy)")
+    check["BFXX"] = (CHECK_X, "check spaxel x (0-based, cut-out)")
+    check["BFXY"] = (CHECK_Y, "check spaxel y (0-based, cut-out)")
+    check["BFXRA"] = (float(ra), "[deg] its RA from the source WCS")
+    check["BFXDEC"] = (float(dec), "[deg] its Dec from the source WCS")
+    check["BFXWAVE0"] = (float(wave[k0]), "[Angstrom] source wavelength of channel 0")
+    check["BFXNWAVE"] = (int(k1 - k0), "channels kept")
+    fits.HDUList(out).writeto(target, overwrite=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    args = parser.parse_args(argv)
+    for name in MANGA_FILES:
+        shutil.copyfile(args.source / name, HERE / Path(name).name)
+        print(f"copied {name}")
+    cut_muse(args.source / MUSE_SOURCE, HERE / MUSE_CUTOUT)
+    print(f"wrote {MUSE_CUTOUT} ({(HERE / MUSE_CUTOUT).stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
