@@ -48,3 +48,7 @@ __all__ += ["simulate"]
 from .io import read_cube, read_map  # noqa: E402
 
 __all__ += ["read_cube", "read_map"]
+
+from .likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood  # noqa: E402
+
+__all__ += ["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"]
