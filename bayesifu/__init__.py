@@ -52,3 +52,29 @@ __all__ += ["read_cube", "read_map"]
 from .likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood  # noqa: E402
 
 __all__ += ["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"]
+
+from .binning import (  # noqa: E402
+    BinnedLikelihood,
+    BinnedSpectra,
+    BinnedSpectraLikelihood,
+    BinnedValues,
+    Binning,
+    VoronoiBinning,
+    bin_spectra,
+    calibrate_noise_ratio,
+    sed_bins,
+    voronoi_bins,
+)
+
+__all__ += [
+    "BinnedLikelihood",
+    "BinnedSpectra",
+    "BinnedSpectraLikelihood",
+    "BinnedValues",
+    "Binning",
+    "VoronoiBinning",
+    "bin_spectra",
+    "calibrate_noise_ratio",
+    "sed_bins",
+    "voronoi_bins",
+]
