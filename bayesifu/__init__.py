@@ -78,3 +78,12 @@ __all__ += [
     "sed_bins",
     "voronoi_bins",
 ]
+
+from .kinematics import DiskParams, disk_velocity, smeared_disk_velocity  # noqa: E402
+from .lmfit import LMResult, lm_fit  # noqa: E402
+from .sampling import ConvergenceWarning, observe, predict, sample  # noqa: E402
+from .surfaces import PlaneParams, PolynomialBasis, SersicParams, plane, sersic  # noqa: E402
+
+__all__ += ["DiskParams", "disk_velocity", "smeared_disk_velocity", "LMResult", "lm_fit"]
+__all__ += ["ConvergenceWarning", "observe", "predict", "sample"]
+__all__ += ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"]

@@ -1,0 +1,133 @@
+"""The one module that touches ArviZ: arviz 0.x (InferenceData) and 1.x (DataTree) both work.
+
+Python 3.11 resolves arviz 0.x, whose results are :class:`arviz.InferenceData`; Python 3.12+
+resolves arviz 1.x, whose results are :class:`xarray.DataTree`. Everything else in bayesifu builds
+results through :func:`to_inference_data` and reads them through :func:`group` and
+:func:`group_names`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import numpy as np
+
+__all__ = [
+    "ARVIZ_1",
+    "to_inference_data",
+    "group",
+    "group_names",
+    "summary",
+    "loo",
+    "to_netcdf",
+    "from_netcdf",
+    "clean_attrs",
+    "plot_pair",
+]
+
+ARVIZ_1 = int(az.__version__.split(".")[0]) >= 1
+
+
+def clean_attrs(attrs: dict | None) -> dict:
+    """Attributes that netCDF can store: numbers and strings stay, anything else becomes JSON."""
+    out = {}
+    for key, value in (attrs or {}).items():
+        if isinstance(value, bool | np.bool_):
+            out[str(key)] = int(value)
+        elif isinstance(value, int | float | str | np.integer | np.floating):
+            out[str(key)] = value
+        else:
+            out[str(key)] = json.dumps(value, default=_json_default, sort_keys=True)
+    return out
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def to_inference_data(
+    posterior: dict,
+    *,
+    sample_stats: dict | None = None,
+    observed_data: dict | None = None,
+    log_likelihood: dict | None = None,
+    attrs: dict | None = None,
+    dims: dict | None = None,
+    coords: dict | None = None,
+):
+    """Build ArviZ results from dicts of arrays shaped ``(chain, draw, ...)``.
+
+    ``observed_data`` arrays have no chain/draw axes. ``attrs`` go on every group (cleaned by
+    :func:`clean_attrs`). Returns an :class:`arviz.InferenceData` (0.x) or a DataTree (1.x).
+    """
+    groups = {"posterior": posterior}
+    for name, value in (
+        ("sample_stats", sample_stats),
+        ("observed_data", observed_data),
+        ("log_likelihood", log_likelihood),
+    ):
+        if value:
+            groups[name] = value
+    attrs = clean_attrs(attrs)
+    if ARVIZ_1:
+        idata = az.from_dict(groups, dims=dims, coords=coords)
+        for name in groups:
+            idata[name].attrs.update(attrs)
+        return idata
+    idata = az.from_dict(**groups, dims=dims, coords=coords)
+    for name in groups:
+        getattr(idata, name).attrs.update(attrs)
+    return idata
+
+
+def group_names(idata) -> list[str]:
+    """The names of the groups present."""
+    if ARVIZ_1:
+        return list(idata.children)
+    return list(idata.groups())
+
+
+def group(idata, name: str):
+    """A group as an :class:`xarray.Dataset` (KeyError if absent)."""
+    if name not in group_names(idata):
+        raise KeyError(f"the results have no {name!r} group; present: {group_names(idata)}")
+    if ARVIZ_1:
+        return idata[name].to_dataset()
+    return getattr(idata, name)
+
+
+def summary(idata, var_names=None, **kwargs):
+    """:func:`arviz.summary` as a pandas DataFrame (mean, sd, HDI, ESS, r-hat)."""
+    return az.summary(idata, var_names=var_names, **kwargs)
+
+
+def loo(idata, **kwargs):
+    """:func:`arviz.loo` (PSIS-LOO) from the ``log_likelihood`` group."""
+    return az.loo(idata, **kwargs)
+
+
+def to_netcdf(idata, path) -> str:
+    """Write the results to a netCDF file; returns the path."""
+    idata.to_netcdf(str(path))
+    return str(path)
+
+
+def from_netcdf(path):
+    """Read results written by :func:`to_netcdf`."""
+    if ARVIZ_1:
+        import xarray as xr
+
+        return xr.open_datatree(str(path))
+    return az.from_netcdf(str(path))
+
+
+def plot_pair(idata, var_names=None, **kwargs):
+    """:func:`arviz.plot_pair` (arviz 0.x; returns its array of matplotlib axes)."""
+    if ARVIZ_1:
+        raise NotImplementedError("plot_pair wraps arviz 0.x; bayesifu.plots draws its own")
+    return az.plot_pair(idata, var_names=var_names, **kwargs)

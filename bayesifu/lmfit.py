@@ -1,0 +1,196 @@
+"""Levenberg-Marquardt fit with the covariance that lmfit would report, for comparison only.
+
+The fit minimises :math:`\\chi^2 = r^T r` with :func:`scipy.optimize.least_squares`
+(``method="lm"``, MINPACK; More 1978, doi:10.1007/BFb0067700), where the residual vector ``r`` is
+whitened by the likelihood (:meth:`MapLikelihood.whiten`) or divided by per-point errors. The
+parameter covariance is the one lmfit (Newville et al., doi:10.5281/zenodo.11813) reports by
+default: :math:`(J^T J)^{-1}` scaled by the reduced chi-square :math:`\\chi^2 / (n - p)`
+(``scale_covar=True``). Where :math:`J^T J` is singular to working precision this module returns
+``None`` for the covariance and errors, as lmfit does, and says why in :attr:`LMResult.note`.
+
+These errors assume a locally linear model and a Gaussian likelihood, and the rescaling by the
+reduced chi-square hides a wrong noise model: they are the baseline that the posteriors of
+:func:`bayesifu.sample` are compared against, not a substitute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.optimize import least_squares
+
+from .errors import EmptyDataError, InputError, SamplingError
+
+__all__ = ["LMResult", "lm_fit"]
+
+
+@dataclass
+class LMResult:
+    """Result of :func:`lm_fit`.
+
+    Attributes
+    ----------
+    values : dict
+        Best-fit value of each parameter.
+    errors : dict or None
+        One-sigma errors (square roots of the covariance diagonal); ``None`` when singular.
+    covariance : numpy.ndarray or None
+        Scaled covariance ``(p, p)`` in the order of :attr:`names`; ``None`` when singular.
+    names : list of str
+        Parameter names.
+    chi2, redchi : float
+        Chi-square at the optimum and chi-square per degree of freedom.
+    n, dof : int
+        Number of residuals and ``n - p``.
+    success : bool
+        Whether MINPACK reported convergence.
+    message : str
+        MINPACK's message.
+    note : str
+        Why the covariance is missing, or an empty string.
+    nfev : int
+        Number of residual evaluations.
+    seconds : float
+        Wall-clock time of the fit [s].
+    """
+
+    values: dict
+    errors: dict | None
+    covariance: np.ndarray | None
+    names: list
+    chi2: float
+    redchi: float
+    n: int
+    dof: int
+    success: bool
+    message: str
+    note: str = ""
+    nfev: int = 0
+    seconds: float = 0.0
+    jacobian: np.ndarray = field(default=None, repr=False)
+
+
+def _covariance(jac: np.ndarray, redchi: float, scale_covar: bool):
+    """Return ``(covariance, note)``: lmfit's scaled :math:`(J^T J)^{-1}`, ``None`` if singular."""
+    s = np.linalg.svd(jac, compute_uv=False)
+    tol = s.max() * max(jac.shape) * np.finfo(float).eps if s.size else 0.0
+    rank = int(np.sum(s > tol))
+    if rank < jac.shape[1]:
+        return None, (
+            f"J^T J is singular: rank {rank} < {jac.shape[1]} parameters (condition number of J "
+            f"{s.max() / max(s.min(), 1e-300):.3g}); lmfit reports no covariance in this case. "
+            "Reparametrise (e.g. an orthogonal basis) or sample the posterior with bayesifu.sample"
+        )
+    cov = np.linalg.inv(jac.T @ jac)
+    if scale_covar:
+        cov = cov * redchi
+    if not np.all(np.diag(cov) > 0):
+        return None, "the inverse of J^T J has non-positive diagonal entries (round-off)"
+    return cov, ""
+
+
+def lm_fit(
+    fun: Callable[[Mapping[str, float]], jnp.ndarray],
+    p0: Mapping[str, float],
+    *,
+    lik=None,
+    data=None,
+    sigma=None,
+    scale_covar: bool = True,
+    jac: str = "jax",
+    **kwargs,
+) -> LMResult:
+    """Levenberg-Marquardt fit of ``fun(params) -> model`` to data; lmfit-style covariance.
+
+    Parameters
+    ----------
+    fun : callable
+        Maps a dict of parameter values to the model vector (on ``lik``'s used spaxels, or
+        matching ``data``). Must be traceable by JAX when ``jac="jax"``.
+    p0 : dict
+        Starting values, one per parameter.
+    lik : MapLikelihood, optional
+        The likelihood whose whitening defines the residuals, :math:`r = L^{-1}(d - m)`.
+    data, sigma : array_like, optional
+        Without ``lik``: data vector and per-point errors (default 1), :math:`r = (d - m)/\\sigma`.
+    scale_covar : bool
+        Scale :math:`(J^T J)^{-1}` by the reduced chi-square, like lmfit (default True).
+    jac : {"jax", "2-point", "3-point"}
+        Jacobian by forward-mode JAX differentiation or by finite differences.
+    **kwargs
+        Passed to :func:`scipy.optimize.least_squares` (e.g. ``x_scale``, ``max_nfev``).
+
+    Returns
+    -------
+    LMResult
+    """
+    names = list(p0)
+    if not names:
+        raise InputError("lm_fit: p0 has no parameters")
+    x0 = np.array([float(p0[k]) for k in names])
+    if not np.all(np.isfinite(x0)):
+        raise InputError(f"lm_fit: starting values must be finite, got {dict(p0)}")
+
+    if lik is not None:
+        d = jnp.asarray(lik.data)
+
+        def resid(theta):
+            return lik.whiten(d - fun(dict(zip(names, theta, strict=True))))
+    elif data is not None:
+        d = jnp.asarray(data, dtype=float).ravel()
+        err = jnp.ones_like(d) if sigma is None else jnp.asarray(sigma, dtype=float).ravel()
+
+        def resid(theta):
+            return (d - jnp.ravel(fun(dict(zip(names, theta, strict=True))))) / err
+    else:
+        raise InputError("lm_fit: give either lik (a MapLikelihood) or data (and sigma)")
+
+    resid_jit = jax.jit(resid)
+    n = int(np.size(resid_jit(jnp.asarray(x0))))
+    if n <= len(names):
+        raise EmptyDataError(
+            f"lm_fit: {n} residuals cannot constrain {len(names)} parameters; need more data"
+        )
+    if jac == "jax":
+        jac_fn = jax.jit(jax.jacfwd(resid))
+
+        def jac_arg(t):
+            return np.asarray(jac_fn(jnp.asarray(t)))
+    else:
+        jac_arg = jac
+
+    def res_np(t):
+        r = np.asarray(resid_jit(jnp.asarray(t)))
+        if not np.all(np.isfinite(r)):
+            raise SamplingError(f"lm_fit: non-finite residuals at parameters {t.tolist()}")
+        return r
+
+    start = time.perf_counter()
+    sol = least_squares(res_np, x0, jac=jac_arg, method="lm", **kwargs)
+    seconds = time.perf_counter() - start
+    chi2 = float(np.sum(sol.fun**2))
+    dof = n - len(names)
+    redchi = chi2 / dof
+    cov, note = _covariance(np.asarray(sol.jac), redchi, scale_covar)
+    errors = None if cov is None else dict(zip(names, np.sqrt(np.diag(cov)), strict=True))
+    return LMResult(
+        values=dict(zip(names, sol.x, strict=True)),
+        errors=errors,
+        covariance=cov,
+        names=names,
+        chi2=chi2,
+        redchi=redchi,
+        n=n,
+        dof=dof,
+        success=bool(sol.success),
+        message=str(sol.message),
+        note=note,
+        nfev=int(sol.nfev),
+        seconds=seconds,
+        jacobian=np.asarray(sol.jac),
+    )

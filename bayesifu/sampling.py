@@ -1,0 +1,512 @@
+"""Sample a NumPyro model with NUTS or emcee and return ArviZ results, checked for convergence.
+
+:func:`sample` runs a model program (see :mod:`bayesifu.models`) and returns ArviZ results with the
+groups ``posterior``, ``sample_stats``, ``observed_data`` and ``log_likelihood``, and the settings
+of each likelihood in the attributes. Models add their likelihood with :func:`observe`, which for a
+correlated likelihood (:class:`~bayesifu.MapLikelihood`) adds ``numpyro.factor(lik.log_prob(...))``
+and lets :func:`sample` compute, after sampling, the *pointwise leave-one-out* log-likelihood
+:math:`\\log p(y_i \\mid y_{-i}, \\theta)` of the multivariate normal (Buerkner, Gabry &
+Vehtari 2021, Comput. Stat. 36, 1243, doi:10.1007/s00180-020-01045-4). Those terms, not the marginal
+:math:`\\log p(y_i \\mid \\theta)`, are what PSIS-LOO (:func:`arviz.loo`) needs for a
+non-factorised model.
+
+``sampler="nuts"`` uses NumPyro's NUTS (Hoffman & Gelman 2014, arXiv:1111.4246).
+``sampler="emcee"`` runs the affine-invariant ensemble sampler (Foreman-Mackey et al. 2013,
+doi:10.1086/670067) on the *same* log-density: NumPyro's potential on the unconstrained space
+(Jacobian included), jitted and vectorised over walkers; walkers appear as chains.
+
+After sampling, divergent transitions, the split r-hat (> 1.01) and the bulk effective sample size
+(< 100 per chain) are checked (Vehtari et al. 2021, doi:10.1214/20-BA1221); each problem gives a
+:class:`ConvergenceWarning` that says what to do, or a :class:`~bayesifu.errors.SamplingError`
+with ``check="raise"`` (the results are written to ``out`` first and attached to the error).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro import handlers
+from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+from numpyro.infer import MCMC, NUTS, init_to_uniform
+from numpyro.infer.util import initialize_model
+
+from . import _arviz
+from .errors import BayesifuError, EmptyDataError, InputError, SamplingError
+
+__all__ = [
+    "sample",
+    "observe",
+    "noise_terms",
+    "require_points",
+    "ConvergenceWarning",
+    "check_convergence",
+    "predict",
+    "RHAT_MAX",
+]
+
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+_RECORDER: contextvars.ContextVar = contextvars.ContextVar("bayesifu_recorder", default=None)
+_LOO_SUFFIX = "__loo"
+_OPTIONS = {
+    "nuts": {
+        "target_accept",
+        "dense_mass",
+        "max_tree_depth",
+        "chain_method",
+        "init_strategy",
+        "progress_bar",
+    },
+    "emcee": {"walkers", "moves", "init_strategy", "progress_bar"},
+}
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's output shows divergences, a large r-hat or a small effective sample size."""
+
+
+def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
+    """Add the likelihood of the observation ``obs`` given the model prediction ``mu``.
+
+    Parameters
+    ----------
+    obs : MapLikelihood, CorrelatedNormal or array_like
+        A likelihood object (anything with ``log_prob``, ``pointwise_loo``, ``data``): its log
+        density is added with ``numpyro.factor``; or an array of data, modelled as independent
+        normal values with standard deviations :math:`\\sqrt{s^2\\sigma^2 + \\tau^2}`.
+    mu : jax.Array
+        The model at the data points.
+    scale, scatter : float or jax.Array
+        Error-scale factor :math:`s` and intrinsic scatter :math:`\\tau` [data unit].
+    sigma : float or array_like, optional
+        Per-point errors for array data (default 0, so ``scatter`` carries all the noise).
+    name : str
+        Site name.
+    """
+    if hasattr(obs, "log_prob") and hasattr(obs, "pointwise_loo"):
+        numpyro.factor(name, obs.log_prob(mu, scale=scale, scatter=scatter))
+        recorder = _RECORDER.get()
+        if recorder is not None:
+            recorder.record(name, obs, mu, scale, scatter)
+        return
+    obs = jnp.asarray(obs, dtype=float)
+    err = 0.0 if sigma is None else jnp.asarray(sigma, dtype=float)
+    sd = jnp.sqrt(scale**2 * err**2 + scatter**2)
+    numpyro.sample(name, dist.Normal(mu, sd).to_event(jnp.ndim(obs)), obs=obs)
+
+
+def noise_terms(scale=None, scatter=None):
+    """Sample the error-scale factor and intrinsic scatter, or return ``(1.0, 0.0)``.
+
+    Parameters
+    ----------
+    scale : numpyro distribution, optional
+        Prior of the factor :math:`s` multiplying the quoted errors (site ``"error_scale"``);
+        ``None`` keeps :math:`s = 1`.
+    scatter : numpyro distribution, optional
+        Prior of the intrinsic scatter :math:`\\tau` [data unit] (site ``"scatter"``); ``None``
+        keeps :math:`\\tau = 0`.
+    """
+    s = 1.0 if scale is None else numpyro.sample("error_scale", scale)
+    t = 0.0 if scatter is None else numpyro.sample("scatter", scatter)
+    return s, t
+
+
+def require_points(n_points: int, n_params: int, what: str) -> None:
+    """Raise :class:`~bayesifu.errors.EmptyDataError` if ``n_points <= n_params``."""
+    if n_points <= n_params:
+        raise EmptyDataError(
+            f"{what}: {n_points} valid data point(s) cannot constrain {n_params} parameters; "
+            "unmask more spaxels, bin less or fit a simpler model"
+        )
+
+
+class _Recorder:
+    """Collects likelihood objects (``mode="collect"``) or records LOO terms (``"pointwise"``)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.likelihoods = {}
+        self.predictions = {}
+
+    def record(self, name, lik, mu, scale, scatter):
+        if self.mode == "collect":
+            self.likelihoods[name] = lik
+            self.predictions[name] = mu
+        else:
+            numpyro.deterministic(name + _LOO_SUFFIX, lik.pointwise_loo(mu, scale, scatter))
+
+
+def _trace(model, args, kwargs, mode="collect", data=None):
+    recorder = _Recorder(mode)
+    token = _RECORDER.set(recorder)
+    try:
+        seeded = handlers.seed(model, rng_seed=0)
+        if data is not None:
+            seeded = handlers.substitute(seeded, data=data)
+        tr = handlers.trace(seeded).get_trace(*args, **kwargs)
+    finally:
+        _RECORDER.reset(token)
+    return tr, recorder
+
+
+def _inspect(model, args, kwargs):
+    """Run the model once from the prior; return ({latent: size}, observed data, likelihoods)."""
+    try:
+        tr, recorder = _trace(model, args, kwargs)
+    except BayesifuError:
+        raise
+    except Exception as err:  # any failure of user code means the model cannot initialise
+        raise SamplingError(
+            f"the model {getattr(model, '__name__', model)!r} cannot run with the arguments "
+            f"given ({type(err).__name__}: {err}); check its inputs"
+        ) from err
+    latent, observed = {}, {}
+    for name, site in tr.items():
+        if site["type"] != "sample":
+            continue
+        if not site["is_observed"]:
+            latent[name] = int(np.size(site["value"]))
+        elif name in recorder.likelihoods:
+            observed[name] = np.asarray(recorder.likelihoods[name].data)
+        elif not isinstance(site["fn"], dist.Unit):
+            observed[name] = np.asarray(site["value"])
+    if not latent:
+        raise SamplingError("the model has no latent (unobserved) sample sites to sample")
+    return latent, observed, recorder.likelihoods
+
+
+def predict(model, params: dict, *args, **kwargs) -> dict:
+    """The model prediction ``mu`` given to each :func:`observe` site, at fixed ``params``.
+
+    ``params`` maps latent site names to values (e.g. posterior medians). Returns
+    ``{site name: numpy array}`` for the sites with a likelihood object.
+    """
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    _, recorder = _trace(model, args, kwargs, data=params)
+    return {k: np.asarray(v) for k, v in recorder.predictions.items()}
+
+
+def _pointwise_log_likelihood(model, args, kwargs, flat_samples, names, batch=256):
+    """``{site: (ndraws, n)}`` pointwise log-likelihood (LOO form for correlated likelihoods)."""
+    if not names:
+        return {}
+
+    def one(draw):
+        tr, _ = _trace(model, args, kwargs, mode="pointwise", data=draw)
+        out = {}
+        for name in names:
+            if name + _LOO_SUFFIX in tr:
+                out[name] = tr[name + _LOO_SUFFIX]["value"]
+            else:
+                site = tr[name]
+                out[name] = (
+                    site["fn"].base_dist.log_prob(site["value"])
+                    if hasattr(site["fn"], "base_dist")
+                    else site["fn"].log_prob(site["value"])
+                )
+        return out
+
+    fn = jax.jit(jax.vmap(one))
+    ndraws = next(iter(flat_samples.values())).shape[0]
+    parts = [
+        fn({k: v[i : i + batch] for k, v in flat_samples.items()}) for i in range(0, ndraws, batch)
+    ]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in names}
+
+
+def check_convergence(posterior: dict, latent, diverging=None, *, chains_are_walkers=False):
+    """Return a list of problems (strings, each saying what to do); empty if none.
+
+    ``posterior`` maps names to arrays ``(chain, draw, ...)``; only ``latent`` sites are checked.
+    """
+    problems = []
+    if diverging is not None and int(np.sum(diverging)) > 0:
+        problems.append(
+            f"{int(np.sum(diverging))} divergent transition(s) after warmup: the posterior has "
+            "regions NUTS cannot integrate; raise target_accept (e.g. 0.95), reparametrise "
+            "(orthogonal basis, non-centred or narrower priors) and check the model"
+        )
+    worst_rhat, low_ess = {}, {}
+    for name in latent:
+        x = np.asarray(posterior[name], dtype=float)
+        x = x.reshape(x.shape[0], x.shape[1], -1)
+        if x.shape[1] < 4:
+            continue
+        for k in range(x.shape[2]):
+            col = x[:, :, k]
+            if np.ptp(col) == 0:
+                continue
+            label = name if x.shape[2] == 1 else f"{name}[{k}]"
+            if col.shape[0] > 1:
+                rhat = float(split_gelman_rubin(col))
+                if not np.isfinite(rhat) or rhat > RHAT_MAX:
+                    worst_rhat[label] = rhat
+            ess = float(effective_sample_size(col))
+            if ess < ESS_PER_CHAIN_MIN * col.shape[0]:
+                low_ess[label] = ess
+    if worst_rhat:
+        top = ", ".join(f"{k} {v:.3f}" for k, v in sorted(worst_rhat.items())[:6])
+        problems.append(
+            f"r-hat > {RHAT_MAX} for {len(worst_rhat)} parameter(s) ({top}): the chains disagree; "
+            "run longer (more warmup and draws) or more chains, and look for multimodality"
+            + (" (emcee: more walkers/steps)" if chains_are_walkers else "")
+        )
+    if low_ess:
+        top = ", ".join(f"{k} {v:.0f}" for k, v in sorted(low_ess.items())[:6])
+        problems.append(
+            f"bulk effective sample size below {ESS_PER_CHAIN_MIN} per chain for "
+            f"{len(low_ess)} parameter(s) ({top}): draw more samples before trusting tails"
+        )
+    return problems
+
+
+def _run_nuts(model, args, kwargs, key, chains, draws, warmup, thin, opts):
+    chain_method = opts.pop("chain_method", None) or (
+        "parallel" if jax.local_device_count() >= chains else "sequential"
+    )
+    kernel = NUTS(
+        model,
+        target_accept_prob=opts.pop("target_accept", 0.8),
+        dense_mass=opts.pop("dense_mass", False),
+        init_strategy=opts.pop("init_strategy", init_to_uniform),
+        max_tree_depth=opts.pop("max_tree_depth", 10),
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=draws,
+        num_chains=chains,
+        thinning=thin,
+        chain_method=chain_method,
+        progress_bar=opts.pop("progress_bar", False),
+    )
+    fields = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
+    try:
+        mcmc.run(key, *args, extra_fields=fields, **kwargs)
+    except RuntimeError as err:
+        raise SamplingError(
+            f"NUTS cannot initialise: {err}. The log-density is not finite where the sampler "
+            "starts: check the priors' supports, the data (NaN?) and the model's arithmetic"
+        ) from err
+    posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    stats = {
+        "diverging": np.asarray(extra["diverging"]),
+        "energy": np.asarray(extra["energy"]),
+        "n_steps": np.asarray(extra["num_steps"]),
+        "acceptance_rate": np.asarray(extra["accept_prob"]),
+        "lp": -np.asarray(extra["potential_energy"]),
+    }
+    return posterior, stats, {"chain_method": chain_method}
+
+
+def _run_emcee(model, args, kwargs, key, walkers, draws, warmup, thin, opts):
+    import emcee
+
+    try:
+        info = initialize_model(
+            jax.random.split(key, walkers),
+            model,
+            model_args=args,
+            model_kwargs=kwargs,
+            init_strategy=opts.pop("init_strategy", init_to_uniform),
+        )
+    except RuntimeError as err:
+        raise SamplingError(
+            f"emcee cannot initialise: {err}. The log-density is not finite where the walkers "
+            "start: check the priors' supports, the data (NaN?) and the model's arithmetic"
+        ) from err
+    flat0, unravel = jax.flatten_util.ravel_pytree(
+        jax.tree_util.tree_map(lambda a: a[0], info.param_info.z)
+    )
+    ndim = flat0.size
+    if walkers < 2 * ndim:
+        raise InputError(f"emcee needs at least 2 x {ndim} = {2 * ndim} walkers, got {walkers}")
+    p0 = np.asarray(jax.vmap(lambda z: jax.flatten_util.ravel_pytree(z)[0])(info.param_info.z))
+    if np.any(np.ptp(p0, axis=0) == 0):  # e.g. init_to_value: the stretch move needs a spread
+        rng = np.random.default_rng(opts.get("seed", 0))
+        p0 = p0 + 1e-4 * (1.0 + np.abs(p0)) * rng.standard_normal(p0.shape)
+
+    @jax.jit
+    @jax.vmap
+    def log_density(flat):
+        return -info.potential_fn(unravel(flat))
+
+    def log_prob(batch):
+        lp = np.asarray(log_density(jnp.asarray(batch)))
+        return np.where(np.isfinite(lp), lp, -np.inf)
+
+    if not np.all(np.isfinite(log_prob(p0))):
+        raise SamplingError("emcee cannot initialise: non-finite log-density at the start")
+    moves = opts.pop("moves", None)
+    sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True, moves=moves)
+    sampler.random_state = np.random.RandomState(opts.pop("seed")).get_state()
+    sampler.run_mcmc(p0, warmup + draws * thin, progress=opts.pop("progress_bar", False))
+    chain = sampler.get_chain(discard=warmup, thin=thin)  # (draws, walkers, ndim)
+    lp = sampler.get_log_prob(discard=warmup, thin=thin)
+    flat = jnp.asarray(chain.reshape(-1, ndim))
+    constrained = jax.jit(jax.vmap(lambda f: info.postprocess_fn(unravel(f))))(flat)
+    posterior = {
+        k: np.swapaxes(np.asarray(v).reshape((chain.shape[0], walkers) + v.shape[1:]), 0, 1)
+        for k, v in constrained.items()
+    }
+    acc = np.broadcast_to(sampler.acceptance_fraction[:, None], lp.T.shape)
+    stats = {"lp": lp.T, "acceptance_rate": np.array(acc)}
+    return posterior, stats, {"walkers": walkers}
+
+
+def sample(
+    model,
+    *args,
+    sampler: str = "nuts",
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    thin: int = 1,
+    check: str = "warn",
+    out=None,
+    pointwise: bool = True,
+    sampler_options: dict | None = None,
+    **kwargs,
+):
+    """Sample the posterior of a NumPyro ``model(*args, **kwargs)``; return ArviZ results.
+
+    Parameters
+    ----------
+    model : callable
+        A NumPyro program (e.g. ``bayesifu.models.disk.model``).
+    *args, **kwargs
+        Passed to the model.
+    sampler : {"nuts", "emcee"}
+        NUTS (default) or emcee on the same unconstrained log-density.
+    chains : int
+        NUTS chains; for emcee the number of walkers is ``sampler_options["walkers"]``
+        (default ``max(32, 4 * ndim)``) and walkers appear as chains.
+    draws, warmup : int
+        Kept draws per chain (walker) and warmup (burn-in) iterations.
+    seed : int
+        Random seed.
+    thin : int
+        Keep every ``thin``-th draw.
+    check : {"warn", "raise", "ignore"}
+        What to do about divergences, r-hat > 1.01 or low ESS: a :class:`ConvergenceWarning`,
+        a :class:`~bayesifu.errors.SamplingError` (with ``.idata``, after writing ``out``) or
+        nothing.
+    out : str or path, optional
+        Write the results to this netCDF file (before any convergence error is raised).
+    pointwise : bool
+        Compute the ``log_likelihood`` group (pointwise LOO form for correlated likelihoods).
+    sampler_options : dict, optional
+        NUTS: ``target_accept``, ``dense_mass``, ``max_tree_depth``, ``chain_method``,
+        ``init_strategy``, ``progress_bar``; emcee: ``walkers``, ``moves``, ``init_strategy``,
+        ``progress_bar``.
+
+    Returns
+    -------
+    arviz.InferenceData (arviz 0.x) or xarray.DataTree (arviz 1.x)
+    """
+    if sampler not in ("nuts", "emcee"):
+        raise InputError(f"sampler must be 'nuts' or 'emcee', got {sampler!r}")
+    if check not in ("warn", "raise", "ignore"):
+        raise InputError(f"check must be 'warn', 'raise' or 'ignore', got {check!r}")
+    for label, value in (("chains", chains), ("draws", draws), ("thin", thin)):
+        if int(value) != value or value < 1:
+            raise InputError(f"{label} must be a positive integer, got {value!r}")
+    if int(warmup) != warmup or warmup < 0:
+        raise InputError(f"warmup must be a non-negative integer, got {warmup!r}")
+    if not jax.config.jax_enable_x64:
+        warnings.warn(
+            "JAX runs in float32: covariance likelihoods need float64; call "
+            "numpyro.enable_x64() at the start of your script",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    opts = dict(sampler_options or {})
+    unknown = set(opts) - _OPTIONS[sampler]
+    if unknown:
+        raise InputError(
+            f"unknown sampler_options for {sampler}: {sorted(unknown)}; "
+            f"known: {sorted(_OPTIONS[sampler])}"
+        )
+    latent, observed, likelihoods = _inspect(model, args, kwargs)
+    key = jax.random.PRNGKey(seed)
+    start = time.perf_counter()
+    if sampler == "nuts":
+        posterior, stats, info = _run_nuts(
+            model, args, kwargs, key, chains, draws, warmup, thin, opts
+        )
+    else:
+        walkers = int(opts.pop("walkers", max(32, 4 * sum(latent.values()))))
+        walkers += walkers % 2
+        opts["seed"] = seed
+        posterior, stats, info = _run_emcee(
+            model, args, kwargs, key, walkers, draws, warmup, thin, opts
+        )
+    seconds = time.perf_counter() - start
+
+    log_lik = {}
+    if pointwise and observed:
+        nchain, ndraw = next(iter(posterior.values())).shape[:2]
+        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in posterior.items() if k in latent}
+        pw = _pointwise_log_likelihood(model, args, kwargs, flat, list(observed))
+        log_lik = {k: v.reshape((nchain, ndraw) + v.shape[1:]) for k, v in pw.items()}
+
+    attrs = {
+        "sampler": sampler,
+        "draws": draws,
+        "warmup": warmup,
+        "thin": thin,
+        "seed": seed,
+        "sampling_time_s": seconds,
+        "inference_library": "numpyro" if sampler == "nuts" else "emcee",
+        **info,
+    }
+    for name, lik in likelihoods.items():
+        attrs[f"likelihood_{name}"] = lik.settings
+        attrs["log_likelihood_form"] = "multivariate-normal leave-one-out (Buerkner+2021)"
+    stats_all = {k: v for k, v in stats.items() if not np.all(np.isnan(v))}
+    idata = _arviz.to_inference_data(
+        posterior,
+        sample_stats=stats_all,
+        observed_data=observed,
+        log_likelihood=log_lik,
+        attrs=attrs,
+    )
+    if out is not None:
+        _arviz.to_netcdf(idata, out)
+    _finish(idata, stats, posterior, latent, sampler, check, out)
+    return idata
+
+
+def _finish(idata, stats, posterior, latent, sampler, check, out):
+    """Check the log-density and convergence; warn or raise as asked."""
+    problems = []
+    if not np.all(np.isfinite(stats["lp"])):
+        problems.append(
+            "the log-density is not finite at some draws: the model or likelihood overflows "
+            "or leaves its support; check priors, data and scale factors"
+        )
+    problems += check_convergence(
+        posterior,
+        latent,
+        stats.get("diverging"),
+        chains_are_walkers=sampler == "emcee",
+    )
+    if not problems or check == "ignore":
+        return
+    where = f" (results written to {out})" if out is not None else ""
+    if check == "raise":
+        err = SamplingError("; ".join(problems) + where)
+        err.idata = idata
+        raise err
+    for problem in problems:
+        warnings.warn(problem + where, ConvergenceWarning, stacklevel=3)

@@ -1,0 +1,187 @@
+"""Statistical checks of bayesifu.sample (NUTS and emcee) on a target with a known posterior."""
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+import scipy.sparse as sp
+import scipy.stats as st
+
+from bayesifu import _arviz
+from bayesifu.errors import InputError, SamplingError
+from bayesifu.likelihood import CorrelatedNormal
+from bayesifu.sampling import ConvergenceWarning, _finish, check_convergence, observe, sample
+
+TAU = 3.0
+
+
+def _problem(n=30, seed=1):
+    """Linear model y = X b + e, e ~ N(0, C), AR(1)-like correlation: a conjugate posterior."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(-1, 1, n)
+    design = np.column_stack([np.ones(n), t])
+    sigma = 0.5 + 0.2 * rng.random(n)
+    corr = 0.6 ** np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    corr[corr < 1e-3] = 0.0
+    cov = sigma[:, None] * corr * sigma[None, :]
+    y = design @ np.array([1.0, -2.0]) + np.linalg.cholesky(cov) @ rng.standard_normal(n)
+    prec = design.T @ np.linalg.solve(cov, design) + np.eye(2) / TAU**2
+    post_cov = np.linalg.inv(prec)
+    post_mean = post_cov @ design.T @ np.linalg.solve(cov, y)
+    lik = CorrelatedNormal(y, sigma, sp.csr_array(corr), method="eigen")
+    return design, lik, post_mean, post_cov, cov, y
+
+
+def linear_model(design, obs=None):
+    b = numpyro.sample("b", dist.Normal(0.0, TAU).expand([2]).to_event(1))
+    observe(obs, jnp.asarray(design) @ b)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return _problem()
+
+
+def _check_moments(idata, post_mean, post_cov):
+    draws = np.asarray(_arviz.group(idata, "posterior")["b"]).reshape(-1, 2)
+    ess = np.asarray(_arviz.summary(idata, var_names=["b"])["ess_bulk"])
+    sd = np.sqrt(np.diag(post_cov))
+    mcse = sd / np.sqrt(ess)
+    assert np.all(np.abs(draws.mean(0) - post_mean) < 4 * mcse)
+    # the sd of a normal sample has relative error ~ 1/sqrt(2 ess)
+    assert np.all(np.abs(draws.std(0) / sd - 1) < 4 / np.sqrt(2 * ess))
+    corr = np.corrcoef(draws.T)[0, 1]
+    want = post_cov[0, 1] / np.prod(sd)
+    assert abs(corr - want) < 4 * (1 - want**2) / np.sqrt(ess.min())
+
+
+def test_nuts_conjugate_posterior(problem):
+    design, lik, post_mean, post_cov, cov, y = problem
+    idata = sample(linear_model, design, lik, chains=2, draws=1500, warmup=500, seed=3)
+    _check_moments(idata, post_mean, post_cov)
+    groups = _arviz.group_names(idata)
+    for g in ("posterior", "sample_stats", "observed_data", "log_likelihood"):
+        assert g in groups
+    np.testing.assert_array_equal(_arviz.group(idata, "observed_data")["obs"], y)
+    attrs = _arviz.group(idata, "posterior").attrs
+    assert attrs["sampler"] == "nuts" and "likelihood_obs" in attrs
+
+
+def test_emcee_conjugate_posterior(problem):
+    design, lik, post_mean, post_cov, _, _ = problem
+    idata = sample(
+        linear_model,
+        design,
+        lik,
+        sampler="emcee",
+        draws=1500,
+        warmup=500,
+        seed=4,
+        sampler_options={"walkers": 16},
+        check="ignore",
+    )
+    assert _arviz.group(idata, "posterior")["b"].shape[:2] == (16, 1500)
+    _check_moments(idata, post_mean, post_cov)
+
+
+def test_pointwise_loo_matches_conditional_gaussian(problem):
+    """The log_likelihood group holds log p(y_i | y_-i, b) of the multivariate normal."""
+    design, lik, _, _, cov, y = problem
+    idata = sample(linear_model, design, lik, chains=1, draws=4, warmup=20, seed=5, check="ignore")
+    b = np.asarray(_arviz.group(idata, "posterior")["b"])[0]
+    ll = np.asarray(_arviz.group(idata, "log_likelihood")["obs"])[0]
+    assert ll.shape == (4, y.size)
+    for k in range(4):
+        mu = design @ b[k]
+        for i in (0, 7, y.size - 1):
+            rest = np.delete(np.arange(y.size), i)
+            c_ri = cov[rest, i]
+            w = np.linalg.solve(cov[np.ix_(rest, rest)], c_ri)
+            m = mu[i] + w @ (y[rest] - mu[rest])
+            v = cov[i, i] - c_ri @ w
+            assert ll[k, i] == pytest.approx(st.norm(m, np.sqrt(v)).logpdf(y[i]), rel=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PSIS on 4 draws warns about k-hat
+        assert np.isfinite(_arviz.loo(idata).elpd_loo)
+
+
+def test_array_observation_pointwise_is_independent_normal():
+    x = np.linspace(0, 1, 12)
+    y = 2 * x + 0.1 * np.sin(7 * x)
+
+    def model(x, obs=None):
+        a = numpyro.sample("a", dist.Normal(0, 5))
+        s = numpyro.sample("s", dist.HalfNormal(1.0))
+        observe(obs, a * x, scatter=s)
+
+    idata = sample(model, x, y, chains=1, draws=3, warmup=10, check="ignore")
+    post = _arviz.group(idata, "posterior")
+    ll = np.asarray(_arviz.group(idata, "log_likelihood")["obs"])[0]
+    a, s = np.asarray(post["a"])[0], np.asarray(post["s"])[0]
+    want = st.norm(a[:, None] * x, s[:, None]).logpdf(y)
+    np.testing.assert_allclose(ll, want, rtol=1e-10)
+
+
+def test_convergence_problems_are_reported():
+    rng = np.random.default_rng(0)
+    stuck = {"m": np.stack([rng.normal(0, 1, 200), rng.normal(5, 1, 200)])}
+    problems = check_convergence(stuck, {"m": 1}, np.zeros((2, 200), bool))
+    assert any("r-hat" in p for p in problems)
+    problems = check_convergence(stuck, {"m": 1}, np.ones((2, 200), bool))
+    assert any("divergent" in p and "target_accept" in p for p in problems)
+    good = {"m": rng.normal(0, 1, (4, 500))}
+    assert check_convergence(good, {"m": 1}, np.zeros((4, 500), bool)) == []
+
+
+def test_bad_runs_warn_raise_and_save(tmp_path, problem):
+    design, lik, *_ = problem
+    out = tmp_path / "bad.nc"
+    with pytest.raises(SamplingError) as err:
+        sample(linear_model, design, lik, chains=2, draws=5, warmup=5, check="raise", out=out)
+    assert out.exists() and err.value.idata is not None
+    assert str(out) in str(err.value)
+    assert np.asarray(_arviz.group(_arviz.from_netcdf(out), "posterior")["b"]).shape == (2, 5, 2)
+    with pytest.warns(ConvergenceWarning, match="run longer|effective sample size"):
+        _finish(err.value.idata, {"lp": np.zeros((2, 5))}, {"b": np.arange(20.0).reshape(2, 10)},
+                {"b": 1}, "nuts", "warn", None)  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="not finite"):
+        _finish(None, {"lp": np.full((1, 3), np.nan)}, {}, {}, "emcee", "warn", None)
+
+
+def test_model_that_cannot_initialise():
+    def broken(obs=None):
+        numpyro.sample("a", dist.Normal(0, 1))
+        raise ValueError("boom")
+
+    with pytest.raises(SamplingError, match="cannot run.*boom"):
+        sample(broken)
+
+    def infinite(obs=None):
+        a = numpyro.sample("a", dist.Normal(0, 1))
+        numpyro.factor("bad", jnp.inf * a**2 * -1.0)
+
+    with pytest.raises(SamplingError, match="initialise"):
+        sample(infinite, chains=1, draws=5, warmup=5)
+    with pytest.raises(SamplingError, match="initialise"):
+        sample(infinite, sampler="emcee", draws=5, warmup=5)
+
+
+def test_bad_arguments(problem):
+    design, lik, *_ = problem
+    with pytest.raises(InputError, match="sampler"):
+        sample(linear_model, design, lik, sampler="hmc")
+    with pytest.raises(InputError, match="check"):
+        sample(linear_model, design, lik, check="maybe")
+    with pytest.raises(InputError, match="draws"):
+        sample(linear_model, design, lik, draws=0)
+    with pytest.raises(InputError, match="warmup"):
+        sample(linear_model, design, lik, warmup=-1)
+    with pytest.raises(InputError, match="walkers"):
+        sample(linear_model, design, lik, sampler="emcee", sampler_options={"walkers": 2})
+    with pytest.raises(InputError, match="sampler_options"):
+        sample(linear_model, design, lik, sampler_options={"foo": 1})
+    with pytest.raises(SamplingError, match="no latent"):
+        sample(lambda obs=None: numpyro.factor("f", 0.0))
