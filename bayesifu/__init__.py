@@ -87,3 +87,8 @@ from .surfaces import PlaneParams, PolynomialBasis, SersicParams, plane, sersic 
 __all__ += ["DiskParams", "disk_velocity", "smeared_disk_velocity", "LMResult", "lm_fit"]
 __all__ += ["ConvergenceWarning", "observe", "predict", "sample"]
 __all__ += ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"]
+
+from .redshift import redshift_posterior  # noqa: E402
+from .templates import read_templates  # noqa: E402
+
+__all__ += ["read_templates", "redshift_posterior"]

@@ -1,0 +1,217 @@
+"""``bayesifu redshift``: the redshift posterior of every spaxel (or bin) of a cube.
+
+Writes ``--out`` (see :mod:`bayesifu.redshift.io` for the layout) and two PNGs beside it:
+``<out>_map.png`` (redshift/velocity, 68 % half-width and flags) and ``<out>_pz.png`` (p(z) of the
+chosen spaxels).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileFormatError, InputError
+
+__all__ = ["register", "run", "bin_spectra"]
+
+
+def register(subparsers) -> None:
+    """Add the ``redshift`` sub-command."""
+    p = subparsers.add_parser(
+        "redshift",
+        help="redshift posterior p(z) of every spaxel or bin, with intervals and flags",
+        description="Grid posterior p(z | spectrum) for every spaxel (or bin) of CUBE: templates "
+        "plus Legendre polynomials, linear coefficients marginalised analytically.",
+    )
+    p.add_argument("cube", help="the cube (MUSE DATA/STAT/DQ, MaNGA, generic FITS)")
+    p.add_argument("--templates", nargs="+", required=True, help="template files")
+    p.add_argument("--zmin", type=float, default=0.0, help="smallest redshift (default 0)")
+    p.add_argument("--zmax", type=float, default=1.0, help="largest redshift (default 1)")
+    p.add_argument(
+        "--dz",
+        type=float,
+        default=None,
+        help="grid step in z at zmin (the grid is uniform in log(1+z)); default: the step "
+        "1e-4 in log10(1+z), 69 km/s",
+    )
+    p.add_argument("--npoly", type=int, default=3, help="Legendre polynomial terms (default 3)")
+    p.add_argument(
+        "--emission-lines",
+        action="store_true",
+        help="add Gaussian emission-line templates (Hbeta, [OIII], [OI], [NII], Halpha, [SII])",
+    )
+    p.add_argument("--line-sigma", type=float, default=200.0, help="line dispersion [km/s]")
+    p.add_argument(
+        "--wave-range",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("LO", "HI"),
+        help="observed wavelength range to use [Angstrom]",
+    )
+    p.add_argument("--bins", default=None, help="FITS file with a BINID image (-1 = unused)")
+    p.add_argument("--out", required=True, help="output redshift.fits")
+    p.add_argument("--pdf", action="store_true", help="also write the p(z) cube")
+    p.add_argument(
+        "--spaxel",
+        action="append",
+        default=None,
+        metavar="X,Y",
+        help="spaxel (0-based column,row) whose p(z) is plotted; repeatable; default: the "
+        "brightest and a faint one",
+    )
+    p.add_argument("--zsys", type=float, default=None, help="systemic z of the velocity map")
+    p.add_argument("--chunk-size", type=int, default=32, help="spectra per chunk (memory)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def read_binid(path) -> np.ndarray:
+    """The BINID image of a FITS file (extension BINID, else the primary image)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdul:
+            names = [h.name for h in hdul]
+            hdu = hdul["BINID"] if "BINID" in names else hdul[0]
+            if hdu.data is None or hdu.data.ndim != 2:
+                raise FileFormatError(f"{path}: needs a 2-D BINID extension or primary image")
+            return np.asarray(hdu.data, dtype=int)
+    except OSError as err:
+        raise FileFormatError(f"{path}: cannot read bins: {err}") from err
+
+
+def bin_spectra(cube, binid):
+    """Sum the spectra of each bin: ``(flux [nbins, nwave], variance [nbins, nwave])``.
+
+    Variances add as for independent spaxels (the spatial covariance of neighbouring spaxels,
+    which makes the true variance of a sum larger, is not included here).
+    """
+    if binid.shape != cube.spatial_shape:
+        raise InputError(f"bins: shape {binid.shape} != cube spatial shape {cube.spatial_shape}")
+    bins = np.unique(binid[binid >= 0])
+    if bins.size == 0 or not np.array_equal(bins, np.arange(bins.size)):
+        raise InputError("bins: BINID must number the bins 0..nbins-1 (-1 for unused spaxels)")
+    flux = np.zeros((bins.size, cube.shape[0]))
+    var = np.zeros((bins.size, cube.shape[0]))
+    for b in bins:
+        ys, xs = np.nonzero(binid == b)
+        f = np.asarray(cube.flux[:, ys, xs], dtype=float)
+        v = np.asarray(cube.variance[:, ys, xs], dtype=float)
+        bad = ~np.isfinite(f) | ~np.isfinite(v) | (v <= 0)
+        if cube.mask is not None:
+            bad |= np.asarray(cube.mask[:, ys, xs], dtype=bool)
+        flux[b] = np.where(bad, 0.0, f).sum(axis=1)
+        var[b] = np.where(bad, 0.0, v).sum(axis=1)
+        var[b][bad.all(axis=1)] = np.inf
+    return flux, var
+
+
+def _templates(args):
+    from ..templates import emission_line_templates, read_templates
+
+    tpl = read_templates(args.templates).independent()
+    if args.emission_lines:
+        tpl = tpl.concatenate(emission_line_templates(tpl, sigma_kms=args.line_sigma))
+    return tpl
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status."""
+    from ..io import read_cube
+    from ..redshift import log_z_grid, redshift_posterior
+    from ..redshift.io import write_redshift_fits
+    from ..redshift.plots import plot_map, plot_pz
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite to replace it")
+    cube = read_cube(args.cube)
+    tpl = _templates(args)
+    dlog = 1e-4 if args.dz is None else float(np.log10(1 + args.dz / (1 + args.zmin)))
+    z_grid = log_z_grid(args.zmin, args.zmax, dlog)
+    kw = dict(npoly=args.npoly, wave_range=args.wave_range, chunk_size=args.chunk_size)
+    kw["progress"] = not args.no_progress
+    binid = None
+    if args.bins:
+        binid = read_binid(args.bins)
+        flux, var = bin_spectra(cube, binid)
+        post = redshift_posterior(
+            flux, tpl, z_grid, wave=cube.wave, variance=var, medium=cube.wave_medium, **kw
+        )
+    else:
+        post = redshift_posterior(cube, tpl, z_grid, **kw)
+    summary = post.summary()
+    cards = {
+        "CUBE": Path(args.cube).name[:68],
+        "TEMPLAT": ",".join(Path(t).name for t in args.templates)[:68],
+        "NPOLY": args.npoly,
+        "EMLINES": bool(args.emission_lines),
+        "ZMIN": float(z_grid[0]),
+        "ZMAX": float(z_grid[-1]),
+        "DLOG1PZ": (dlog, "grid step in log10(1+z)"),
+        "ZPRIOR": "uniform_z",
+    }
+    pdf = post.pdf.reshape(post.shape + (-1,)) if args.pdf else None
+    write_redshift_fits(
+        out,
+        summary,
+        wcs=cube.wcs,
+        binid=binid,
+        pdf=pdf,
+        z_grid=post.z_grid,
+        header_cards=cards,
+        overwrite=args.overwrite,
+    )
+    stem = out.with_suffix("")
+    zmap = summary.z_map if binid is None else _per_spaxel(summary.z_map, binid)
+    flags = summary.flags if binid is None else _per_spaxel(summary.flags, binid)
+    half = (summary.z_hi68 - summary.z_lo68) / 2
+    half = half if binid is None else _per_spaxel(half, binid)
+    zsys = args.zsys if args.zsys is not None else float(np.nanmedian(zmap[flags == 0]))
+    plot_map(f"{stem}_map.png", zmap, half, flags, zsys)
+    spaxels = _choose_spaxels(args.spaxel, cube, zmap.shape)
+    rows = [_row(x, y, binid, zmap.shape) for x, y in spaxels]
+    keep = [(s, r) for s, r in zip(spaxels, rows, strict=True) if r is not None]
+    sel = [r for _, r in keep]
+    plot_pz(
+        f"{stem}_pz.png",
+        post.z_grid,
+        post.pdf[sel],
+        [f"spaxel x={x}, y={y}" for (x, y), _ in keep],
+        local_u=None if post.local_u is None else post.local_u[sel],
+        local_logp=None if post.local_logp is None else post.local_logp[sel],
+    )
+    n_ok = int(np.sum(flags == 0))
+    print(f"wrote {out} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
+    return 0
+
+
+def _per_spaxel(values, binid):
+    out = np.full(binid.shape, np.nan if values.dtype.kind == "f" else 0, dtype=values.dtype)
+    out[binid >= 0] = values[binid[binid >= 0]]
+    return out
+
+
+def _row(x, y, binid, shape):
+    if not (0 <= y < shape[0] and 0 <= x < shape[1]):
+        raise InputError(f"--spaxel {x},{y}: outside the {shape[1]}x{shape[0]} grid")
+    if binid is None:
+        return y * shape[1] + x
+    return int(binid[y, x]) if binid[y, x] >= 0 else None
+
+
+def _choose_spaxels(given, cube, shape):
+    if given:
+        try:
+            return [tuple(int(v) for v in s.split(",")) for s in given]
+        except ValueError as err:
+            raise InputError(f"--spaxel: expected X,Y integers, got {given}") from err
+    k = cube.shape[0] // 2
+    img = np.nan_to_num(np.asarray(cube.flux[k - 50 : k + 50], dtype=float)).sum(axis=0)
+    y0, x0 = np.unravel_index(np.argmax(img), shape)
+    y1, x1 = np.unravel_index(np.argmin(img), shape)
+    return [(int(x0), int(y0)), (int(x1), int(y1))]

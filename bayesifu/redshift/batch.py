@@ -1,0 +1,205 @@
+"""Redshift posteriors for whole cubes and sets of (binned) spectra, chunked, with a progress bar.
+
+:func:`redshift_posterior` accepts a :class:`~bayesifu.Cube` (every spaxel), or arrays of spectra
+``[..., nwave]`` with their wavelengths and inverse variances (binned spectra, say). Spectra are
+processed in chunks of ``chunk_size`` so that the memory held at once stays bounded (about
+``chunk_size * (T(T+1)/2 + T(1+P)) * nz * 16`` bytes of FFT work space for ``T`` templates and
+``P`` polynomial terms); the posterior ``pdf`` and ``chi2`` of every spectrum (``[..., nz]``) are
+kept.
+
+Air wavelengths (MUSE) are converted to vacuum (the templates' medium) with
+:func:`bayesifu.templates.air_to_vacuum`; the data stay on their own wavelength grid (no
+resampling, hence no correlated noise is introduced).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..containers import Cube
+from ..errors import InputError, ShapeError, VarianceError
+from ..templates import Templates, air_to_vacuum
+from .grid import Design
+from .posterior import RedshiftPosterior
+from .refine import local_offsets
+
+__all__ = ["redshift_posterior", "log_prior_on_grid"]
+
+
+def log_prior_on_grid(z_grid, prior="uniform_z") -> np.ndarray:
+    """Log prior probability of each grid *cell* (up to a constant).
+
+    Parameters
+    ----------
+    z_grid : numpy.ndarray
+        Grid uniform in log10(1+z); a cell's width in z is proportional to ``1+z``.
+    prior : {"uniform_z", "uniform_log1pz"}, callable or array_like
+        ``"uniform_z"``: flat density in z; ``"uniform_log1pz"``: flat in velocity; a callable
+        returns the log prior *density* in z at the grid points; an array gives the log prior
+        probability of each cell directly.
+    """
+    z_grid = np.asarray(z_grid, dtype=float)
+    if isinstance(prior, str):
+        if prior == "uniform_z":
+            return np.log1p(z_grid)
+        if prior == "uniform_log1pz":
+            return np.zeros_like(z_grid)
+        raise InputError(f"prior: unknown name {prior!r} (uniform_z, uniform_log1pz)")
+    if callable(prior):
+        out = np.asarray(prior(z_grid), dtype=float) + np.log1p(z_grid)
+    else:
+        out = np.asarray(prior, dtype=float)
+    if out.shape != z_grid.shape:
+        raise ShapeError(f"prior: expected {z_grid.shape} values, got {out.shape}")
+    if np.any(np.isnan(out)) or np.all(np.isneginf(out)):
+        raise InputError("prior: values must not be NaN and not all -inf")
+    return out
+
+
+def _from_cube(cube: Cube):
+    wave = cube.wave if cube.wave_medium == "vacuum" else air_to_vacuum(cube.wave)
+    nwave, ny, nx = cube.shape
+
+    def load(start, stop):
+        y0, y1 = start // nx, (stop - 1) // nx + 1
+        sl = slice(y0, y1)
+        f = np.asarray(cube.flux[:, sl, :], dtype=float).reshape(nwave, -1).T
+        v = np.asarray(cube.variance[:, sl, :], dtype=float).reshape(nwave, -1).T
+        m = None
+        if cube.mask is not None:
+            m = np.asarray(cube.mask[:, sl, :], dtype=bool).reshape(nwave, -1).T
+        off = start - y0 * nx
+        rows = slice(off, off + stop - start)
+        return f[rows], _ivar(v[rows], None if m is None else m[rows], f[rows])
+
+    return wave, (ny, nx), ny * nx, load
+
+
+def _ivar(variance, mask, flux):
+    bad = ~np.isfinite(variance) | (variance <= 0) | ~np.isfinite(flux)
+    if mask is not None:
+        bad |= mask
+    with np.errstate(divide="ignore"):
+        return np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, variance))
+
+
+def _from_arrays(flux, wave, ivar, variance, mask, medium):
+    flux = np.asarray(flux, dtype=float)
+    if wave is None:
+        raise InputError("redshift_posterior: arrays of spectra need wave=")
+    wave = np.asarray(wave, dtype=float)
+    if flux.shape[-1] != wave.size:
+        raise ShapeError(f"spectra: last axis {flux.shape[-1]} != len(wave) {wave.size}")
+    if (ivar is None) == (variance is None):
+        raise InputError("redshift_posterior: give exactly one of ivar= or variance=")
+    if ivar is not None:
+        ivar = np.broadcast_to(np.asarray(ivar, dtype=float), flux.shape)
+        if np.any(ivar < 0) or np.any(np.isnan(ivar)):
+            raise VarianceError("spectra: inverse variances must be >= 0 and not NaN")
+        ivar = np.where(np.isfinite(flux) & np.isfinite(ivar), ivar, 0.0)
+    else:
+        var = np.broadcast_to(np.asarray(variance, dtype=float), flux.shape)
+        ivar = _ivar(var, None, flux)
+    if mask is not None:
+        ivar = np.where(np.broadcast_to(mask, flux.shape), 0.0, ivar)
+    wave = wave if medium == "vacuum" else air_to_vacuum(wave)
+    shape = flux.shape[:-1]
+    f2 = np.nan_to_num(flux.reshape(-1, wave.size))
+    i2 = ivar.reshape(-1, wave.size)
+    return wave, shape, f2.shape[0], lambda a, b: (f2[a:b], i2[a:b])
+
+
+def redshift_posterior(
+    data,
+    templates: Templates,
+    z_grid,
+    *,
+    wave=None,
+    ivar=None,
+    variance=None,
+    mask=None,
+    medium="air",
+    npoly: int = 3,
+    prior="uniform_z",
+    wave_range=None,
+    chunk_size: int = 32,
+    progress: bool = False,
+    independent: bool = True,
+    line_prior_scale: float = 10.0,
+    refine: bool = True,
+) -> RedshiftPosterior:
+    """Posterior p(z | spectrum) on a grid for every spectrum of a cube or array.
+
+    Parameters
+    ----------
+    data : Cube or array_like, shape (..., nwave)
+        A cube (every spaxel is a spectrum) or an array of spectra.
+    templates : Templates
+        Rest-frame templates (:func:`bayesifu.read_templates`).
+    z_grid : array_like
+        Redshifts, uniform in log10(1+z) (:func:`bayesifu.redshift.log_z_grid`).
+    wave : array_like, shape (nwave,), optional
+        Wavelengths of array spectra [Angstrom], in ``medium``.
+    ivar, variance : array_like, optional
+        Inverse variance or variance of array spectra (exactly one).
+    mask : array_like of bool, optional
+        ``True`` = do not use, for array spectra.
+    medium : {"air", "vacuum"}
+        Medium of ``wave`` for array spectra (a cube carries its own).
+    npoly : int
+        Number of Legendre polynomial terms added to the templates.
+    prior : str, callable or array_like
+        Prior on z; see :func:`log_prior_on_grid`.
+    wave_range : tuple of float, optional
+        Observed wavelength range to use [Angstrom] (in the data's medium).
+    chunk_size : int
+        Spectra processed at once.
+    progress : bool
+        Show a tqdm progress bar.
+    independent : bool
+        Replace the templates by an orthogonal basis of their span
+        (:meth:`~bayesifu.templates.Templates.independent`) so that degenerate template sets
+        (common: SDSS spDR2-023..027 span two dimensions) keep a well-defined Occam factor.
+        The coefficients reported are then those of the basis. Emission-line templates are
+        kept as they are.
+    line_prior_scale : float
+        Prior standard deviation of an emission-line template's peak in units of the spectrum's
+        weighted rms flux (line templates only; other coefficients have a flat prior).
+    refine : bool
+        Also evaluate the posterior on a local grid 8 times finer around each coarse peak
+        (:mod:`bayesifu.redshift.refine`); the summary uses it where the coarse posterior is
+        a single narrow peak (narrower than the coarse grid resolves).
+
+    Returns
+    -------
+    RedshiftPosterior
+    """
+    if isinstance(data, Cube):
+        wave_vac, shape, nspec, load = _from_cube(data)
+        wave_in = data.wave
+    else:
+        if medium not in ("air", "vacuum"):
+            raise InputError(f"medium must be 'air' or 'vacuum', got {medium!r}")
+        wave_vac, shape, nspec, load = _from_arrays(data, wave, ivar, variance, mask, medium)
+        wave_in = np.asarray(wave, dtype=float)
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+    used = np.ones(wave_vac.size, bool)
+    if wave_range is not None:
+        used = (wave_in >= wave_range[0]) & (wave_in <= wave_range[1])
+    z_grid = np.asarray(z_grid, dtype=float)
+    log_prior = log_prior_on_grid(z_grid, prior)
+    if independent:
+        templates = templates.independent()
+    design = Design(wave_vac, used, templates, z_grid, npoly, line_prior_scale)
+    offsets = local_offsets() if refine else None
+    post = RedshiftPosterior.empty(z_grid, shape, design, log_prior, offsets)
+    starts = range(0, nspec, chunk_size)
+    for a in tqdm(starts, desc="redshift", unit="chunk", disable=not progress):
+        b = min(a + chunk_size, nspec)
+        flux, iv = load(a, b)
+        flux, iv = flux[:, design.used], iv[:, design.used]
+        flux = np.where(iv > 0, flux, 0.0)
+        post.fill(slice(a, b), flux, iv, design.evaluate(flux, iv))
+    return post

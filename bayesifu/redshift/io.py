@@ -1,0 +1,135 @@
+"""Write redshift results to a FITS file, whole or not at all.
+
+Layout of ``redshift.fits`` (every image has the spatial shape ``(ny, nx)`` of the cube and its
+celestial WCS; for binned spectra the values of a bin are repeated on its spaxels):
+
+=============  ==================================================================
+extension      content
+=============  ==================================================================
+PRIMARY        header only: templates, grid, polynomial order, prior, flag bits
+Z_MAP          MAP redshift (parabolic refinement on the grid)
+Z_MEDIAN       posterior median
+Z_LO68/HI68    central 68 % interval (16th and 84th percentiles)
+Z_LO95/HI95    central 95 % interval (2.5th and 97.5th percentiles)
+Z_STD          posterior standard deviation
+FLAGS          ZWARN-like bit mask (see :mod:`bayesifu.redshift.summary`)
+NPEAKS         number of significant peaks
+PEAK_Z         [max_peaks, ny, nx] redshift of each significant peak (most probable first)
+PEAK_PROB      [max_peaks, ny, nx] probability of each peak
+DELTA_CHI2     chi-square difference between the best and the next peak
+PDF, ZGRID     optional: p(z) cube [nz, ny, nx] (cell probabilities) and the grid (table)
+=============  ==================================================================
+
+The file is written to a temporary name in the target folder and renamed at the end, so that a
+failure leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import InputError
+from .summary import FLAGS, RedshiftSummary
+
+__all__ = ["write_redshift_fits", "IMAGE_EXTENSIONS"]
+
+#: Summary attribute -> extension name for the 2-D maps.
+IMAGE_EXTENSIONS = {
+    "z_map": "Z_MAP",
+    "z_median": "Z_MEDIAN",
+    "z_lo68": "Z_LO68",
+    "z_hi68": "Z_HI68",
+    "z_lo95": "Z_LO95",
+    "z_hi95": "Z_HI95",
+    "z_std": "Z_STD",
+    "flags": "FLAGS",
+    "n_peaks": "NPEAKS",
+    "delta_chi2": "DELTA_CHI2",
+}
+
+
+def _spatial(arr, binid):
+    """Map per-bin values (first axis) onto the spaxels of ``binid`` (NaN / 0 outside bins)."""
+    if binid is None:
+        return arr
+    fill = 0 if np.issubdtype(arr.dtype, np.integer) else np.nan
+    out = np.full(binid.shape + arr.shape[1:], fill, dtype=arr.dtype)
+    good = binid >= 0
+    out[good] = arr[binid[good]]
+    return out
+
+
+def write_redshift_fits(
+    path,
+    summary: RedshiftSummary,
+    *,
+    wcs=None,
+    binid=None,
+    pdf=None,
+    z_grid=None,
+    header_cards=None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a redshift summary (and optionally the p(z) cube) to ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output FITS file.
+    summary : RedshiftSummary
+        Shaped ``(ny, nx)`` for a cube, or ``(nbins,)`` with ``binid``.
+    wcs : astropy.wcs.WCS, optional
+        Celestial WCS written into every image header.
+    binid : numpy.ndarray of int, shape (ny, nx), optional
+        Bin of each spaxel (``-1`` none) when the summary is per bin.
+    pdf : numpy.ndarray, shape (..., nz), optional
+        Posterior cell probabilities, written as PDF [nz, ny, nx] with the ZGRID table.
+    z_grid : numpy.ndarray, optional
+        The redshift grid (required with ``pdf``).
+    header_cards : dict, optional
+        Extra primary-header keywords (templates, grid, ...).
+    overwrite : bool
+        Replace an existing file.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"{path}: exists; pass overwrite=True (--overwrite) to replace it")
+    if pdf is not None and z_grid is None:
+        raise InputError("write_redshift_fits: pdf needs z_grid")
+    binid = None if binid is None else np.asarray(binid, dtype=int)
+    wcs_header = wcs.to_header() if wcs is not None else fits.Header()
+    primary = fits.PrimaryHDU()
+    for name, bit in FLAGS.items():
+        primary.header[f"FLAG{bit}"] = (name, "FLAGS bit value -> meaning")
+    for key, value in (header_cards or {}).items():
+        primary.header[key] = value
+    hdus = [primary]
+    for attr, ext in IMAGE_EXTENSIONS.items():
+        data = _spatial(np.asarray(getattr(summary, attr)), binid)
+        hdus.append(fits.ImageHDU(data, header=wcs_header.copy(), name=ext))
+    for attr, ext in (("peak_z", "PEAK_Z"), ("peak_prob", "PEAK_PROB")):
+        data = np.moveaxis(_spatial(np.asarray(getattr(summary, attr)), binid), -1, 0)
+        hdus.append(fits.ImageHDU(data, header=wcs_header.copy(), name=ext))
+    if pdf is not None:
+        cube = np.moveaxis(_spatial(np.asarray(pdf, dtype=np.float32), binid), -1, 0)
+        hdus.append(fits.ImageHDU(cube, header=wcs_header.copy(), name="PDF"))
+        col = fits.Column(name="Z", format="D", array=np.asarray(z_grid, dtype=float))
+        hdus.append(fits.BinTableHDU.from_columns([col], name="ZGRID"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".fits", prefix=".redshift-", dir=path.parent)
+    os.close(fd)
+    try:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -1,0 +1,192 @@
+"""The result of a grid redshift fit: :class:`RedshiftPosterior`, p(z | data) for many spectra."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .grid import ChunkResult, Design
+from .refine import local_loglike
+from .summary import RedshiftSummary, apply_local, summarize
+
+__all__ = ["RedshiftPosterior"]
+
+
+@dataclass
+class RedshiftPosterior:
+    """Posterior probabilities of the redshift on a grid, one row per spectrum.
+
+    Attributes
+    ----------
+    z_grid : numpy.ndarray, shape (nz,)
+        The redshift grid (uniform in log10(1+z)).
+    logpdf : numpy.ndarray, shape (..., nz)
+        log of the posterior probability of each grid cell (``-inf`` at excluded redshifts,
+        ``NaN`` for spectra without data); :attr:`pdf` is its exponential (sums to one over
+        ``nz``) and :attr:`density` the density in z.
+    chi2 : numpy.ndarray, shape (..., nz)
+        Minimum chi-square over the linear coefficients at each redshift (``NaN`` where excluded).
+    valid_z : numpy.ndarray of bool, shape (nz,)
+        Redshifts at which every template covers every observed pixel in use.
+    n_valid : numpy.ndarray of int, shape (...)
+        Number of pixels with data (non-zero inverse variance) in each spectrum.
+    n_used : int
+        Number of wavelength channels in use (the denominator of the coverage fraction).
+    n_params : int
+        Number of linear coefficients (templates + polynomial terms).
+    coeffs : numpy.ndarray, shape (..., n_params)
+        Best-fit coefficients at the grid MAP redshift.
+    model_sum : numpy.ndarray, shape (...)
+        Sum of the best-fit model over the pixels with data at the MAP (negative: a negative model).
+    chi2_null : numpy.ndarray, shape (...)
+        Chi-square of the polynomial terms alone (no template): ``chi2_null - min chi2`` is the
+        evidence that the spectrum holds any template signal at all (``LOW_SIGNAL`` flag).
+    local_u, local_logp : numpy.ndarray, shape (..., nloc), optional
+        With ``refine``: a local grid in log10(1+z), ``sub`` times finer than the coarse one,
+        around each coarse peak, and the unnormalised log posterior on it (see
+        :mod:`bayesifu.redshift.refine`).
+    log_evidence : numpy.ndarray, shape (...)
+        log of sum_z p(d|z) p(z) up to a constant common to all spectra with the same pixels.
+    template_names : list of str
+        The templates used.
+    """
+
+    z_grid: np.ndarray
+    logpdf: np.ndarray
+    chi2: np.ndarray
+    valid_z: np.ndarray
+    n_valid: np.ndarray
+    n_used: int
+    n_params: int
+    coeffs: np.ndarray
+    model_sum: np.ndarray
+    log_evidence: np.ndarray
+    template_names: list
+    log_prior: np.ndarray
+    chi2_null: np.ndarray | None = None
+    local_u: np.ndarray | None = None
+    local_logp: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, z_grid, shape, design: Design, log_prior, offsets=None) -> RedshiftPosterior:
+        """Allocate the arrays for ``shape`` spectra (filled chunk by chunk with :meth:`fill`);
+        ``offsets`` (coarse cells) switches the local refinement on."""
+        nz, n = z_grid.size, int(np.prod(shape))
+        local = None if offsets is None else np.full((n, offsets.size), np.nan)
+        return cls(
+            z_grid=z_grid,
+            logpdf=np.full((n, nz), np.nan),
+            chi2=np.full((n, nz), np.nan, dtype=np.float32),
+            valid_z=design.valid_z.copy(),
+            n_valid=np.zeros(n, dtype=int),
+            n_used=int(design.used.sum()),
+            n_params=design.p,
+            coeffs=np.full((n, design.p), np.nan),
+            model_sum=np.full(n, np.nan),
+            log_evidence=np.full(n, np.nan),
+            template_names=list(design.templates.names),
+            log_prior=np.asarray(log_prior, dtype=float),
+            chi2_null=np.full(n, np.nan),
+            local_u=local,
+            local_logp=None if local is None else local.copy(),
+        )._with_design(design, shape, offsets)
+
+    def _with_design(self, design, shape, offsets):
+        self._design = design
+        self._shape = tuple(shape)
+        self._offsets = offsets
+        return self
+
+    @property
+    def shape(self) -> tuple:
+        """The shape of the set of spectra (``(ny, nx)`` for a cube)."""
+        return self._shape
+
+    def fill(self, rows: slice, flux, ivar, result: ChunkResult):
+        """Store the results of one chunk of (flattened) spectra ``rows``."""
+        d = self._design
+        valid = self.valid_z
+        logp = result.loglike + self.log_prior[valid][None]
+        peak = np.max(logp, axis=1, keepdims=True)
+        prob = np.exp(logp - peak)
+        norm = prob.sum(axis=1, keepdims=True)
+        n_valid = (ivar > 0).sum(axis=1)
+        has_data = n_valid > d.p
+        logpdf = np.full((prob.shape[0], self.z_grid.size), -np.inf)
+        logpdf[:, valid] = logp - peak - np.log(norm)
+        logpdf[~has_data] = np.nan
+        chi2 = np.full(logpdf.shape, np.nan, dtype=np.float32)
+        chi2[:, valid] = result.chi2
+        self.logpdf[rows] = logpdf
+        self.chi2[rows] = chi2
+        self.n_valid[rows] = n_valid
+        self.chi2_null[rows] = np.where(has_data, result.chi2_null, np.nan)
+        self.log_evidence[rows] = np.where(has_data, (peak + np.log(norm))[:, 0], np.nan)
+        imap = np.argmax(logp, axis=1)
+        coeffs, msum = self._best_fit(result, imap, ivar)
+        self.coeffs[rows] = np.where(has_data[:, None], coeffs, np.nan)
+        self.model_sum[rows] = np.where(has_data, msum, np.nan)
+        if self._offsets is not None:
+            self._refine(rows, flux, ivar, d.m_a + imap, has_data)
+
+    def _refine(self, rows, flux, ivar, m_center, has_data):
+        d = self._design
+        u = np.log10(1 + self.z_grid)
+        du = u[1] - u[0]
+        loglike = local_loglike(
+            d, flux, ivar, m_center, d.prior_precision(flux, ivar), self._offsets, has_data
+        )
+        u_loc = u[m_center][:, None] + self._offsets[None, :] * du
+        prior = np.interp(u_loc, u, self.log_prior)
+        self.local_u[rows] = u_loc
+        self.local_logp[rows] = np.where(has_data[:, None], loglike + prior, np.nan)
+
+    def _best_fit(self, result: ChunkResult, imap, ivar):
+        """Coefficients at the MAP (pseudo-inverse) and the model summed over pixels with data."""
+        d = self._design
+        s = np.arange(imap.size)
+        mat = np.moveaxis(result.matrix[:, :, s, imap], -1, 0)  # [ns, p, p], lower triangle
+        mat = np.tril(mat) + np.swapaxes(np.tril(mat, -1), 1, 2)
+        vec = result.vector[:, s, imap].T
+        coeffs = np.einsum("sij,sj->si", np.linalg.pinv(mat, rcond=1e-12, hermitian=True), vec)
+        colsum = d.column_sums(d.m_a + imap, ivar > 0)  # [ns, p]
+        return coeffs, np.einsum("sp,sp->s", coeffs, colsum)
+
+    @property
+    def pdf(self) -> np.ndarray:
+        """Posterior probability of each grid cell, shape (n, nz) (sums to one)."""
+        return np.exp(self.logpdf)
+
+    @property
+    def density(self) -> np.ndarray:
+        """Posterior density in z [1/unit z] at the grid points (``pdf`` / cell width)."""
+        return self.pdf / self.cell_widths()
+
+    def cell_widths(self) -> np.ndarray:
+        """Width in z of each grid cell (edges halfway in log10(1+z))."""
+        u = np.log10(1 + self.z_grid)
+        du = u[1] - u[0]
+        return 10 ** (u + du / 2) - 10 ** (u - du / 2)
+
+    def reshaped(self, name: str) -> np.ndarray:
+        """One of the per-spectrum arrays with the leading axis restored to :attr:`shape`."""
+        arr = getattr(self, name)
+        return arr.reshape(self.shape + arr.shape[1:])
+
+    def summary(self, **kwargs) -> RedshiftSummary:
+        """Point estimates, intervals, peaks and flags; see :func:`summarize` for the options."""
+        coverage = self.n_valid / max(self.n_used, 1)
+        out = summarize(
+            self.z_grid,
+            self.logpdf,
+            self.chi2,
+            valid_z=self.valid_z,
+            coverage=coverage,
+            model_sum=self.model_sum,
+            chi2_null=self.chi2_null,
+            **kwargs,
+        )
+        if self.local_u is not None:
+            out = apply_local(out, self.z_grid, self.pdf, self.local_u, self.local_logp)
+        return out.reshaped(self.shape)

@@ -1,0 +1,345 @@
+"""Summaries of grid redshift posteriors: MAP, median, intervals, peaks and ZWARN-like flags.
+
+The flags follow the spirit of redrock's ``ZWARN`` bits (Bailey et al. 2023, AJ 165, 144,
+doi:10.3847/1538-3881/acff2f): a set bit means *do not trust the point estimate blindly*.
+
+========================  ====  ==============================================================
+flag                      bit   meaning
+========================  ====  ==============================================================
+``NO_DATA``               1     fewer pixels with data than linear coefficients (nothing to fit)
+``LITTLE_COVERAGE``       2     under ``min_coverage`` of the wavelength channels have data
+``SMALL_DELTA_CHI2``      4     a separate peak has a chi-square within ``delta_chi2_min``
+``Z_AT_EDGE``             8     the MAP lies in the outermost cell(s) of the valid grid
+``NEGATIVE_MODEL``        16    the best-fit model summed over the pixels with data is negative
+``MULTIPLE_PEAKS``        32    more than one peak holds at least ``p_min`` of the probability
+``LOW_SIGNAL``            64    the templates improve chi-square over the polynomial alone by
+                                less than ``min_signal_chi2`` (no detectable signal)
+========================  ====  ==============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+from ..errors import ShapeError
+from ..templates import C_KMS
+
+__all__ = ["RedshiftSummary", "summarize", "apply_local", "FLAGS", "describe_flags"]
+
+#: Flag names and their bit values.
+FLAGS = {
+    "NO_DATA": 1,
+    "LITTLE_COVERAGE": 2,
+    "SMALL_DELTA_CHI2": 4,
+    "Z_AT_EDGE": 8,
+    "NEGATIVE_MODEL": 16,
+    "MULTIPLE_PEAKS": 32,
+    "LOW_SIGNAL": 64,
+}
+
+
+def describe_flags(value: int) -> list[str]:
+    """Names of the flags set in ``value``."""
+    return [name for name, bit in FLAGS.items() if int(value) & bit]
+
+
+@dataclass
+class RedshiftSummary:
+    """Point estimates, intervals, peaks and flags of a set of redshift posteriors.
+
+    ``laplace`` marks spectra whose posterior is narrower than the grid: their median and
+    intervals are Gaussian (Laplace) values from the curvature of log p at the peak. Every
+    attribute has the shape of the set of spectra (``(ny, nx)`` for a cube); the peak
+    arrays have one more axis of length ``max_peaks`` (``NaN``-padded, most probable first).
+    """
+
+    z_map: np.ndarray
+    z_median: np.ndarray
+    z_lo68: np.ndarray
+    z_hi68: np.ndarray
+    z_lo95: np.ndarray
+    z_hi95: np.ndarray
+    z_mean: np.ndarray
+    z_std: np.ndarray
+    flags: np.ndarray
+    n_peaks: np.ndarray
+    peak_z: np.ndarray
+    peak_prob: np.ndarray
+    delta_chi2: np.ndarray
+    laplace: np.ndarray
+
+    def reshaped(self, shape) -> RedshiftSummary:
+        """The same summary with the leading axis reshaped to ``shape``."""
+        out = {}
+        for f in fields(self):
+            arr = getattr(self, f.name)
+            out[f.name] = arr.reshape(tuple(shape) + arr.shape[1:])
+        return RedshiftSummary(**out)
+
+    def velocity(self, z_sys: float) -> np.ndarray:
+        """MAP line-of-sight velocity relative to ``z_sys`` [km/s]: c (z - z_sys) / (1 + z_sys)."""
+        return C_KMS * (self.z_map - z_sys) / (1 + z_sys)
+
+
+def _quantiles(u_lo, du, pdf, cdf, q):
+    """Quantile ``q`` with the mass spread uniformly over each cell; ``u_lo`` is the lower
+    edge of each cell in log10(1+z), ``[nz]`` or ``[n, nz]``."""
+    k = np.minimum((cdf < q).sum(axis=1), pdf.shape[1] - 1)
+    rows = np.arange(pdf.shape[0])
+    prev = np.where(k > 0, cdf[rows, np.maximum(k - 1, 0)], 0.0)
+    mass = pdf[rows, k]
+    frac = np.clip(np.where(mass > 0, (q - prev) / np.where(mass > 0, mass, 1), 0.5), 0, 1)
+    lo = u_lo[k] if u_lo.ndim == 1 else u_lo[rows, k]
+    return 10 ** (lo + frac * du) - 1
+
+
+def apply_local(summary, z_grid, pdf, local_u, local_logp, min_mass=0.99):
+    """Replace the point estimates and intervals by those of the local fine grids.
+
+    Used for the spectra whose coarse posterior puts at least ``min_mass`` of its probability
+    in the coarse cells that the local grid spans (a single narrow peak); the others keep the
+    coarse values. Returns a new :class:`RedshiftSummary`.
+    """
+    u = np.log10(1 + np.asarray(z_grid))
+    du_loc = local_u[:, 1] - local_u[:, 0]
+    span = (local_u[:, -1] - local_u[:, 0]) / 2 + (u[1] - u[0]) / 2
+    center = (local_u[:, 0] + local_u[:, -1]) / 2
+    near = np.abs(u[None, :] - center[:, None]) <= span[:, None] + 1e-12
+    mass = np.nansum(np.where(near, pdf, 0.0), axis=1)
+    use = (mass >= min_mass) & np.isfinite(local_logp).any(axis=1)
+    if not use.any():
+        return summary
+    logp = np.where(np.isnan(local_logp[use]), -np.inf, local_logp[use])
+    p = np.exp(logp - logp.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(p, axis=1)
+    du = du_loc[use][:, None]
+    lo_edges = local_u[use] - du / 2
+    out = {f: getattr(summary, f).copy() for f in summary.__dataclass_fields__}
+    for name, q in (
+        ("z_median", 0.5),
+        ("z_lo68", 0.16),
+        ("z_hi68", 0.84),
+        ("z_lo95", 0.025),
+        ("z_hi95", 0.975),
+    ):
+        out[name][use] = _quantiles(lo_edges, du[:, 0], p, cdf, q)
+    u_map, _, sigma = _map_rows(local_u[use], du[:, 0], logp)
+    out["z_map"][use] = 10**u_map - 1
+    z_loc = 10 ** local_u[use] - 1
+    mean = (p * z_loc).sum(axis=1)
+    out["z_mean"][use] = mean
+    out["z_std"][use] = np.sqrt((p * (z_loc - mean[:, None]) ** 2).sum(axis=1))
+    # Still narrower than a local cell: Gaussian from the local curvature (as in summarize).
+    narrow = np.isfinite(sigma) & (sigma < du[:, 0])
+    for name, k in _GAUSS:
+        out[name][use] = np.where(narrow, 10 ** (u_map + k * sigma) - 1, out[name][use])
+    out["z_std"][use] = np.where(narrow, np.log(10) * 10**u_map * sigma, out["z_std"][use])
+    out["laplace"][use] = narrow
+    return RedshiftSummary(**out)
+
+
+#: Summary fields and the standard-normal quantiles they take in the Gaussian (Laplace) case.
+_GAUSS = (
+    ("z_median", 0.0),
+    ("z_lo68", -0.9944578832097535),
+    ("z_hi68", 0.9944578832097535),
+    ("z_lo95", -1.959963984540054),
+    ("z_hi95", 1.959963984540054),
+)
+
+
+def _map_rows(u, du, logp):
+    """:func:`_map` for per-row grids ``u [n, nloc]`` with per-row steps ``du [n]``."""
+    rows = np.arange(logp.shape[0])
+    u_k, k, sigma = _map(np.arange(logp.shape[1], dtype=float), 1.0, logp)
+    return u[rows, 0] + u_k * du, k, sigma * du
+
+
+def _map(u, du, logp):
+    """MAP by a parabola through log p at the best cell and its neighbours; also returns the
+    index of the best cell and the Gaussian (Laplace) width in log10(1+z) from the curvature."""
+    nz = logp.shape[1]
+    k = np.argmax(logp, axis=1)
+    rows = np.arange(logp.shape[0])
+    km, kp = np.maximum(k - 1, 0), np.minimum(k + 1, nz - 1)
+    left, mid, right = (logp[rows, i] for i in (km, k, kp))
+    finite = np.isfinite(left) & np.isfinite(right)
+    with np.errstate(invalid="ignore"):
+        curv = np.where(finite, left - 2 * mid + right, 0.0)
+    ok = (k > 0) & (k < nz - 1) & finite & (curv < 0)
+    shift = np.where(ok, 0.5 * (left - right) / np.where(ok, curv, -1.0), 0.0)
+    sigma_u = np.where(ok, du / np.sqrt(-np.where(ok, curv, -1.0)), np.nan)
+    return u[k] + np.clip(shift, -0.5, 0.5) * du, k, sigma_u
+
+
+def _peak_cells(pdf, min_sep):
+    """Boolean ``[n, nz]``: cells that are the highest within ``min_sep`` cells on either side."""
+    size = 2 * int(np.ceil(min_sep)) + 1
+    local = maximum_filter1d(pdf, size=size, axis=1, mode="constant", cval=-1.0)
+    tiny = 1e-300 + 1e-15 * pdf.max(axis=1, keepdims=True)
+    return (pdf == local) & (pdf > tiny)
+
+
+def _peaks_one(p, chi2, cells, p_min, max_peaks):
+    """Probabilities and chi-square minima of the peaks of one pdf, split at the minima."""
+    peaks = np.flatnonzero(cells)
+    if peaks.size == 0:
+        peaks = np.array([int(np.argmax(p))])
+    keep = np.r_[True, np.diff(peaks) > 1]  # a flat top counts once
+    peaks = peaks[keep]
+    bounds = [0] + [
+        int(a + np.argmin(p[a : b + 1])) for a, b in zip(peaks[:-1], peaks[1:], strict=True)
+    ]
+    bounds = np.array(bounds)
+    probs = np.add.reduceat(p, bounds)
+    chi_min = np.fmin.reduceat(np.where(np.isfinite(chi2), chi2, np.inf), bounds)
+    order = np.argsort(-probs)
+    best = order[0]
+    others = np.delete(chi_min, best)
+    dchi2 = float(np.min(others) - chi_min[best]) if others.size else np.inf
+    sig = [k for k in order if probs[k] >= p_min][:max_peaks]
+    return peaks[sig], probs[sig], dchi2
+
+
+def summarize(
+    z_grid,
+    logpdf,
+    chi2,
+    *,
+    valid_z=None,
+    coverage=None,
+    model_sum=None,
+    chi2_null=None,
+    min_signal_chi2: float = 100.0,
+    p_min: float = 0.01,
+    max_peaks: int = 5,
+    delta_chi2_min: float = 9.0,
+    min_separation_kms: float = 1000.0,
+    min_coverage: float = 0.5,
+    edge_cells: int = 1,
+    laplace_cells: float = 1.0,
+) -> RedshiftSummary:
+    """Summarise posteriors ``exp(logpdf) [n, nz]`` (cell probabilities) on ``z_grid``.
+
+    Parameters
+    ----------
+    z_grid : numpy.ndarray, shape (nz,)
+        Grid uniform in log10(1+z).
+    logpdf, chi2 : numpy.ndarray, shape (n, nz)
+        log cell probabilities (normalised here; ``-inf`` allowed; rows with a ``NaN`` = no
+        data) and minimum chi-square per redshift.
+    valid_z : numpy.ndarray of bool, shape (nz,), optional
+        The redshifts that were evaluated (the edges of this range define ``Z_AT_EDGE``).
+    coverage : numpy.ndarray, shape (n,), optional
+        Fraction of the channels with data.
+    model_sum : numpy.ndarray, shape (n,), optional
+        Sum of the best-fit model over the pixels with data.
+    chi2_null : numpy.ndarray, shape (n,), optional
+        Chi-square without templates (polynomial terms only).
+    min_signal_chi2 : float
+        ``LOW_SIGNAL`` when ``chi2_null`` minus the smallest chi-square over the grid is below
+        this (the templates explain almost nothing: a redshift from noise or residuals).
+    p_min : float
+        Smallest probability of a peak counted as significant.
+    max_peaks : int
+        Number of peaks reported.
+    delta_chi2_min : float
+        ``SMALL_DELTA_CHI2`` is set when another peak's chi-square is within this of the best's
+        (redrock uses 9).
+    min_separation_kms : float
+        Peaks closer than this velocity [km/s] count as one.
+    min_coverage : float
+        ``LITTLE_COVERAGE`` below this fraction of channels with data.
+    edge_cells : int
+        ``Z_AT_EDGE`` when the MAP is within this many cells of either end of the valid grid.
+    laplace_cells : float
+        When the Gaussian width given by the curvature of log p at the peak is below this many
+        grid cells and the five cells around the peak hold 99 % of the probability, the grid
+        does not resolve the posterior: the median and intervals then come from that Gaussian
+        (``laplace`` is set) instead of the cumulative sum over cells. (The local refinement
+        of :func:`bayesifu.redshift.redshift_posterior` replaces this where it is on.)
+    """
+    z_grid = np.asarray(z_grid, float)
+    logp = np.atleast_2d(np.asarray(logpdf, float))
+    chi2 = np.atleast_2d(np.asarray(chi2, float))
+    if logp.shape != chi2.shape or logp.shape[1] != z_grid.size:
+        raise ShapeError(
+            f"summarize: logpdf {logp.shape}, chi2 {chi2.shape}, z_grid {z_grid.shape}"
+        )
+    n, nz = logp.shape
+    no_data = np.isnan(logp).any(axis=1) | np.isneginf(logp).all(axis=1)
+    logp = np.where(no_data[:, None], 0.0, logp)
+    logp = logp - logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    p /= p.sum(axis=1, keepdims=True)
+    u = np.log10(1 + z_grid)
+    du = u[1] - u[0]
+    cdf = np.cumsum(p, axis=1)
+    qs = {q: _quantiles(u - du / 2, du, p, cdf, q) for q in (0.5, 0.16, 0.84, 0.025, 0.975)}
+    u_map, kmap, sigma_u = _map(u, du, logp)
+    z_map = 10**u_map - 1
+    mean = (p * z_grid).sum(axis=1)
+    std = np.sqrt(np.maximum((p * (z_grid - mean[:, None]) ** 2).sum(axis=1), 0))
+    # Under-resolved posteriors (narrower than a grid cell): a Gaussian in log10(1+z) with the
+    # curvature of log p at the peak, exact for a Gaussian posterior whatever the cell size.
+    near = np.abs(np.arange(nz)[None, :] - kmap[:, None]) <= 2
+    single = np.where(near, p, 0.0).sum(axis=1) >= 0.99
+    laplace = np.isfinite(sigma_u) & (sigma_u < laplace_cells * du) & single
+    for q, k in (
+        (0.5, 0.0),
+        (0.16, -0.9944578832097535),
+        (0.84, 0.9944578832097535),
+        (0.025, -1.959963984540054),
+        (0.975, 1.959963984540054),
+    ):
+        qs[q] = np.where(laplace, 10 ** (u_map + k * sigma_u) - 1, qs[q])
+    std = np.where(laplace, np.log(10) * (1 + z_map) * sigma_u, std)
+    mean = np.where(laplace, z_map, mean)
+    min_sep = min_separation_kms / (C_KMS * np.log(10) * du)
+    peak_z = np.full((n, max_peaks), np.nan)
+    peak_prob = np.full((n, max_peaks), np.nan)
+    n_peaks = np.zeros(n, int)
+    dchi2 = np.full(n, np.nan)
+    cells = _peak_cells(p, min_sep)
+    for s in np.flatnonzero(~no_data):
+        idx, probs, dchi2[s] = _peaks_one(p[s], chi2[s], cells[s], p_min, max_peaks)
+        n_peaks[s] = len(idx)
+        peak_z[s, : len(idx)] = z_grid[idx]
+        peak_prob[s, : len(idx)] = probs
+    valid = np.ones(nz, bool) if valid_z is None else np.asarray(valid_z, bool)
+    first, last = np.flatnonzero(valid)[[0, -1]]
+    flags = np.zeros(n, dtype=np.int32)
+    flags |= np.where(no_data, FLAGS["NO_DATA"], 0).astype(np.int32)
+    if coverage is not None:
+        flags |= np.where(np.asarray(coverage) < min_coverage, FLAGS["LITTLE_COVERAGE"], 0)
+    flags |= np.where(dchi2 < delta_chi2_min, FLAGS["SMALL_DELTA_CHI2"], 0)
+    at_edge = (kmap - first < edge_cells) | (last - kmap < edge_cells)
+    flags |= np.where(at_edge & ~no_data, FLAGS["Z_AT_EDGE"], 0)
+    if model_sum is not None:
+        flags |= np.where(np.asarray(model_sum) < 0, FLAGS["NEGATIVE_MODEL"], 0)
+    flags |= np.where(n_peaks > 1, FLAGS["MULTIPLE_PEAKS"], 0)
+    if chi2_null is not None:
+        with np.errstate(invalid="ignore"):
+            gain = np.asarray(chi2_null) - np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
+        flags |= np.where(gain < min_signal_chi2, FLAGS["LOW_SIGNAL"], 0)
+    nan = np.where(no_data, np.nan, 1.0)
+    return RedshiftSummary(
+        z_map=z_map * nan,
+        z_median=qs[0.5] * nan,
+        z_lo68=qs[0.16] * nan,
+        z_hi68=qs[0.84] * nan,
+        z_lo95=qs[0.025] * nan,
+        z_hi95=qs[0.975] * nan,
+        z_mean=mean * nan,
+        z_std=std * nan,
+        flags=flags.astype(np.int32),
+        n_peaks=n_peaks,
+        peak_z=peak_z,
+        peak_prob=peak_prob,
+        delta_chi2=dchi2,
+        laplace=laplace & ~no_data,
+    )

@@ -1,0 +1,143 @@
+"""`bayesifu redshift` on the MUSE Abell 478 cut-out, and the real-data redshift."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import bayesifu as bi
+from bayesifu.cli import main
+from bayesifu.cli.redshift import bin_spectra
+from bayesifu.errors import InputError
+from bayesifu.redshift import FLAGS, log_z_grid
+from bayesifu.templates import air_to_vacuum, emission_line_templates
+
+#: H-alpha (vacuum) [Angstrom]; the cut-out's brightest line is [NII] 6585.27 (vacuum).
+HALPHA, NII = 6564.61, 6585.27
+
+
+@pytest.fixture(scope="module")
+def cutout(data_dir):
+    return data_dir / "muse-abell478-cutout.fits.gz"
+
+
+@pytest.fixture(scope="module")
+def tpl_paths(data_dir):
+    return sorted(str(p) for p in (data_dir / "sdss-templates").glob("spDR2-02[3-7].fit"))
+
+
+@pytest.fixture(scope="module")
+def cube(cutout):
+    c = bi.read_cube(cutout)
+    sl = (slice(None), slice(8, 20), slice(8, 20))  # the bright centre, 12x12 spaxels
+    return bi.Cube(
+        np.asarray(c.flux)[sl],
+        np.asarray(c.variance)[sl],
+        c.wave,
+        mask=None if c.mask is None else np.asarray(c.mask)[sl],
+        wave_medium="air",
+    )
+
+
+def test_central_galaxy_redshift_and_noise_spaxels_flagged(cube, tpl_paths):
+    tpl = bi.read_templates(tpl_paths).independent()
+    tpl = tpl.concatenate(emission_line_templates(tpl, sigma_kms=200.0))
+    # Replace two spaxels by pure noise with the real variances: no signal.
+    rng = np.random.default_rng(0)
+    flux = np.array(cube.flux, copy=True)
+    for y, x in ((0, 0), (11, 11)):
+        flux[:, y, x] = rng.normal(size=flux.shape[0]) * np.sqrt(cube.variance[:, y, x])
+    noisy = bi.Cube(flux, cube.variance, cube.wave, mask=cube.mask, wave_medium="air")
+    post = bi.redshift_posterior(noisy, tpl, log_z_grid(0.05, 0.12, 1e-4))
+    s = post.summary()
+    z_med = np.nanmedian(s.z_map[2:10, 2:10])
+    # Independent reference: the brightest channel of the summed spectrum is [NII] 6583.
+    spec = np.nansum(np.asarray(cube.flux), axis=(1, 2))
+    z_line = air_to_vacuum(cube.wave[np.argmax(spec)]) / NII - 1
+    assert abs(z_med - z_line) < 1.5e-4  # the channel width is 1.25 A = 1.7e-4 in z
+    assert abs(z_med - 0.0859) < 1e-3
+    assert (s.flags[2:10, 2:10] == 0).mean() > 0.95
+    assert s.flags[0, 0] != 0 and s.flags[11, 11] != 0
+    width = (s.z_hi68 - s.z_lo68)[2:10, 2:10] / 2 * 299792.458 / (1 + z_med)
+    assert np.all((width > 0.5) & (width < 40))  # km/s: resolved below the 69 km/s grid step
+
+
+def test_cli_writes_fits_and_pngs(cutout, tpl_paths, tmp_path, capsys):
+    out = tmp_path / "redshift.fits"
+    args = [
+        "redshift",
+        str(cutout),
+        "--templates",
+        *tpl_paths,
+        "--zmin",
+        "0.07",
+        "--zmax",
+        "0.10",
+        "--out",
+        str(out),
+        "--pdf",
+        "--no-progress",
+        "--spaxel",
+        "15,15",
+    ]
+    assert main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    with fits.open(out) as hdul:
+        names = [h.name for h in hdul]
+        for ext in ("Z_MAP", "Z_LO68", "Z_HI95", "FLAGS", "PEAK_Z", "PEAK_PROB", "PDF", "ZGRID"):
+            assert ext in names
+        zmap = hdul["Z_MAP"].data
+        assert zmap.shape == (30, 30)
+        assert hdul["PDF"].data.shape[0] == len(hdul["ZGRID"].data)
+        assert hdul["Z_MAP"].header["CTYPE1"] == "RA---TAN"
+        np.testing.assert_allclose(np.nansum(hdul["PDF"].data, axis=0)[15, 15], 1, rtol=1e-5)
+    assert (tmp_path / "redshift_map.png").stat().st_size > 1000
+    assert (tmp_path / "redshift_pz.png").stat().st_size > 1000
+    assert main(args) == 1  # exists: refuses without --overwrite
+    assert "exists" in capsys.readouterr().err
+
+
+def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
+    binid = -np.ones((30, 30), int)
+    binid[10:20, 10:15] = 0
+    binid[10:20, 15:20] = 1
+    bins = tmp_path / "bins.fits"
+    fits.PrimaryHDU(binid).writeto(bins)
+    out = tmp_path / "z.fits"
+    args = [
+        "redshift",
+        str(cutout),
+        "--templates",
+        *tpl_paths,
+        "--zmin",
+        "0.07",
+        "--zmax",
+        "0.10",
+        "--bins",
+        str(bins),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    with fits.open(out) as hdul:
+        z = hdul["Z_MAP"].data
+        assert np.isnan(z[0, 0]) and z[12, 12] == z[19, 14] and abs(z[12, 12] - 0.0859) < 1e-3
+    bad = [
+        "redshift",
+        str(cutout),
+        "--templates",
+        *tpl_paths,
+        "--zmin",
+        "1.5",
+        "--zmax",
+        "2",
+        "--out",
+        str(tmp_path / "x.fits"),
+    ]
+    assert main(bad) == 1
+    assert "no redshift of the grid" in capsys.readouterr().err
+    with pytest.raises(InputError, match="shape"):
+        bin_spectra(cube, np.zeros((3, 3), int))
+    with pytest.raises(InputError, match="0..nbins-1"):
+        bin_spectra(cube, np.full(cube.spatial_shape, 3))
+    assert FLAGS["NO_DATA"] == 1

@@ -1,0 +1,212 @@
+"""The FFT grid posterior against a brute-force per-redshift numpy reference, and bad input."""
+
+import numpy as np
+import pytest
+from numpy.polynomial import legendre
+
+import bayesifu as bi
+from bayesifu.containers import Cube
+from bayesifu.errors import InputError, ShapeError, VarianceError
+from bayesifu.redshift import FLAGS, log_z_grid
+from bayesifu.redshift.grid import grid_step
+from bayesifu.redshift.linalg import logdet_and_quadratic
+from bayesifu.templates import Templates, emission_line_templates
+
+
+def smooth_templates(n_tpl=3, seed=0, lines=False):
+    rng = np.random.default_rng(seed)
+    loglam = 3.55 + 1e-4 * np.arange(4000)
+    flux = []
+    for _ in range(n_tpl):
+        f = 1 + 0.2 * np.sin(loglam * rng.uniform(300, 900) + rng.uniform(0, 6))
+        for c in rng.uniform(3.6, 3.9, 12):
+            f -= rng.uniform(0.1, 0.5) * np.exp(-0.5 * ((loglam - c) / 3e-4) ** 2)
+        flux.append(f)
+    tpl = Templates(3.55, 1e-4, np.array(flux))
+    if lines:
+        tpl = tpl.concatenate(emission_line_templates(tpl, sigma_kms=150.0))
+    return tpl
+
+
+def brute_force(flux, ivar, wave, tpl, z_grid, npoly, line_prior_scale=10.0):
+    """Per-redshift dense reference: A(z) by np.interp, normal equations by numpy.linalg."""
+    x = 2 * (wave - wave[0]) / (wave[-1] - wave[0]) - 1
+    poly = [legendre.legval(x, np.eye(npoly)[q]) for q in range(npoly)]
+    sw = ivar.sum()
+    rms = np.sqrt(np.sum(ivar * flux**2) / sw)
+    prec = np.zeros(tpl.ntemplates + npoly)
+    for i in np.flatnonzero(tpl.is_line):
+        prec[i] = (np.nanmax(tpl.flux[i]) / (line_prior_scale * rms)) ** 2
+    logl, chi2 = [], []
+    for z in z_grid:
+        cols = [
+            np.interp(np.log10(wave) - np.log10(1 + z), tpl.loglam, np.nan_to_num(f))
+            for f in tpl.flux
+        ]
+        a = np.vstack(cols + poly).T
+        m = a.T @ (ivar[:, None] * a) + np.diag(prec)
+        b = a.T @ (ivar * flux)
+        quad = b @ np.linalg.solve(m, b)
+        logl.append(0.5 * quad - 0.5 * np.linalg.slogdet(m)[1] + np.log1p(z))
+        chi2.append(np.sum(ivar * flux**2) - quad)
+    logl = np.array(logl)
+    p = np.exp(logl - logl.max())
+    return p / p.sum(), np.array(chi2)
+
+
+@pytest.mark.parametrize("npoly,lines", [(3, False), (0, False), (2, True)])
+def test_grid_matches_brute_force(npoly, lines):
+    tpl = smooth_templates(lines=lines)
+    rng = np.random.default_rng(1)
+    wave = np.linspace(5200.0, 6400.0, 500)
+    z_grid = log_z_grid(0.02, 0.12, 1e-4)
+    coef = np.r_[1.0, 0.4, -0.2, 0.3 * np.ones(tpl.ntemplates - 3)]
+    z_true = 0.0731
+    model = np.array([np.interp(np.log10(wave / (1 + z_true)), tpl.loglam, f) for f in tpl.flux])
+    flux = np.tile(coef @ model, (3, 1)) + 0.05 * rng.normal(size=(3, wave.size))
+    ivar = np.full(flux.shape, 1 / 0.05**2)
+    ivar[1, 100:180] = 0.0  # a masked stretch
+    ivar[2] *= rng.uniform(0.5, 2, wave.size)  # uneven weights
+    post = bi.redshift_posterior(
+        flux, tpl, z_grid, wave=wave, ivar=ivar, medium="vacuum", npoly=npoly, independent=False
+    )
+    assert post.valid_z.all()
+    for s in range(3):
+        pdf, chi2 = brute_force(flux[s], ivar[s], wave, tpl, z_grid, npoly)
+        np.testing.assert_allclose(post.pdf[s], pdf, atol=1e-9)
+        np.testing.assert_allclose(post.chi2[s], chi2, rtol=1e-5)
+    summary = post.summary()
+    assert np.all(np.abs(summary.z_map - z_true) < 3e-4)
+
+
+def test_cube_input_air_and_mask_match_arrays():
+    tpl = smooth_templates(2, seed=3)
+    rng = np.random.default_rng(2)
+    wave = np.linspace(5200.0, 6400.0, 300)
+    flux = 1 + 0.05 * rng.normal(size=(300, 2, 3))
+    var = np.full(flux.shape, 0.05**2)
+    mask = np.zeros(flux.shape, bool)
+    mask[50:60, 0, 1] = True
+    var[:, 1, 2] = np.nan  # a spaxel without data
+    cube = Cube(flux, var, wave, mask=mask, wave_medium="air")
+    z_grid = log_z_grid(0.0, 0.1, 2e-4)
+    post = bi.redshift_posterior(cube, tpl, z_grid, chunk_size=4)
+    spectra = flux.reshape(300, -1).T
+    ivar = np.where(mask | ~np.isfinite(var), 0, 1 / np.nan_to_num(var, nan=1.0))
+    ref = bi.redshift_posterior(
+        spectra, tpl, z_grid, wave=wave, ivar=ivar.reshape(300, -1).T, medium="air"
+    )
+    np.testing.assert_allclose(post.pdf, ref.pdf, atol=1e-12)
+    summary = post.summary()
+    assert summary.z_map.shape == (2, 3)
+    assert summary.flags[1, 2] & FLAGS["NO_DATA"]
+    assert np.isnan(summary.z_map[1, 2]) and np.isnan(post.pdf[5]).all()
+    assert post.reshaped("n_valid")[0, 1] == 290
+
+
+def test_templates_not_covering_some_redshifts_are_excluded():
+    tpl = smooth_templates(2)
+    wave = np.linspace(5200.0, 6400.0, 300)
+    lo, hi = 10 ** tpl.loglam[0], 10 ** tpl.loglam[-1]
+    z_grid = log_z_grid(0.0, 0.6, 1e-3)
+    flux = np.ones((1, wave.size))
+    post = bi.redshift_posterior(
+        flux, tpl, z_grid, wave=wave, ivar=np.ones_like(flux), medium="vacuum"
+    )
+    ok = (wave[0] / (1 + z_grid) >= lo) & (wave[-1] / (1 + z_grid) <= hi * (1 - 2e-4))
+    inner = ok & np.r_[ok[1:], False] & np.r_[False, ok[:-1]]
+    assert np.all(post.valid_z[inner]) and not np.any(post.valid_z[~ok])
+    assert np.all(post.pdf[0, ~post.valid_z] == 0) and np.isnan(post.chi2[0, ~post.valid_z]).all()
+    with pytest.raises(InputError, match="no redshift of the grid"):
+        bi.redshift_posterior(
+            flux,
+            tpl,
+            log_z_grid(1.0, 1.5, 1e-3),
+            wave=wave,
+            ivar=np.ones_like(flux),
+            medium="vacuum",
+        )
+
+
+def test_bad_inputs():
+    tpl = smooth_templates(1)
+    wave = np.linspace(5200.0, 6400.0, 100)
+    flux = np.ones((2, 100))
+    zg = log_z_grid(0.0, 0.1, 1e-3)
+    kw = dict(wave=wave, medium="vacuum")
+    with pytest.raises(InputError, match="log10"):
+        bi.redshift_posterior(flux, tpl, np.array([0.0, 0.01, 0.05]), ivar=flux, **kw)
+    with pytest.raises(InputError, match="exactly one"):
+        bi.redshift_posterior(flux, tpl, zg, **kw)
+    with pytest.raises(InputError, match="wave="):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux)
+    with pytest.raises(ShapeError, match="last axis"):
+        bi.redshift_posterior(flux[:, :50], tpl, zg, ivar=flux[:, :50], **kw)
+    with pytest.raises(VarianceError, match=">= 0"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=-flux, **kw)
+    with pytest.raises(InputError, match="npoly"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, npoly=-1, **kw)
+    with pytest.raises(InputError, match="chunk_size"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, chunk_size=0, **kw)
+    with pytest.raises(InputError, match="medium"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, wave=wave, medium="glass")
+    with pytest.raises(InputError, match="prior"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, prior="jeffreys", **kw)
+    with pytest.raises(ShapeError, match="prior"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, prior=np.zeros(3), **kw)
+    with pytest.raises(InputError, match="no usable"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, wave_range=(1, 2), **kw)
+    with pytest.raises(InputError, match="line_prior_scale"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, line_prior_scale=0, **kw)
+    with pytest.raises(InputError, match="z grid"):
+        log_z_grid(0.5, 0.1)
+    with pytest.raises(InputError, match="at least 3"):
+        grid_step([0.1])
+
+
+def test_all_zero_inverse_variance_is_flagged_not_an_error():
+    tpl = smooth_templates(1)
+    wave = np.linspace(5200.0, 6400.0, 100)
+    flux = np.ones((2, 100))
+    ivar = np.ones((2, 100))
+    ivar[0] = 0
+    post = bi.redshift_posterior(
+        flux, tpl, log_z_grid(0.0, 0.1, 1e-3), wave=wave, ivar=ivar, medium="vacuum"
+    )
+    s = post.summary()
+    assert s.flags[0] & FLAGS["NO_DATA"] and not s.flags[1] & FLAGS["NO_DATA"]
+    ivar[1, 10:] = 0  # 10 pixels of 100
+    s = bi.redshift_posterior(
+        flux, tpl, log_z_grid(0.0, 0.1, 1e-3), wave=wave, ivar=ivar, medium="vacuum"
+    ).summary()
+    assert s.flags[1] & FLAGS["LITTLE_COVERAGE"]
+
+
+def test_prior_options_shift_the_posterior_as_expected():
+    tpl = smooth_templates(1)
+    wave = np.linspace(5200.0, 6400.0, 100)
+    flux, ivar = np.ones((1, 100)), np.full((1, 100), 1e-6)  # nearly no information
+    zg = log_z_grid(0.0, 0.1, 1e-3)
+    kw = dict(wave=wave, ivar=ivar, medium="vacuum")
+    flat = bi.redshift_posterior(flux, tpl, zg, prior="uniform_log1pz", **kw)
+    tilted = bi.redshift_posterior(flux, tpl, zg, prior=lambda z: -z / 0.01, **kw)
+    ratio = tilted.pdf[0] / flat.pdf[0]
+    expected = (1 + zg) * np.exp(-zg / 0.01)
+    np.testing.assert_allclose(ratio / ratio[0], expected / expected[0], rtol=1e-8)
+
+
+def test_batched_linalg_against_numpy():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(50, 6, 6))
+    m = a @ np.swapaxes(a, 1, 2) + 0.1 * np.eye(6)
+    b = rng.normal(size=(50, 6))
+    logdet, quad, dropped = logdet_and_quadratic(np.moveaxis(m, 0, -1), b.T)
+    np.testing.assert_allclose(logdet, np.linalg.slogdet(m)[1], rtol=1e-10)
+    np.testing.assert_allclose(
+        quad, np.einsum("si,si->s", b, np.linalg.solve(m, b[..., None])[..., 0]), rtol=1e-8
+    )
+    assert not dropped.any()
+    m[:, 5, :] = m[:, :, 5] = 0  # an empty direction is dropped, not inverted
+    logdet, quad, dropped = logdet_and_quadratic(np.moveaxis(m, 0, -1), b.T)
+    np.testing.assert_allclose(logdet, np.linalg.slogdet(m[:, :5, :5])[1], rtol=1e-10)
+    assert dropped.all()

@@ -1,0 +1,91 @@
+"""Summaries of grid posteriors against scipy.stats, peaks and flags."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bayesifu.errors import ShapeError
+from bayesifu.redshift import FLAGS, describe_flags, log_z_grid, summarize
+
+ZG = log_z_grid(0.0, 0.2, 1e-4)
+U = np.log10(1 + ZG)
+DU = U[1] - U[0]
+
+
+def gaussian_logpdf(center_u, sigma_u):
+    return -0.5 * ((U - center_u) / sigma_u) ** 2
+
+
+def test_intervals_match_normal_quantiles():
+    mu, sig = U[400] + 0.3 * DU, 6 * DU
+    logp = gaussian_logpdf(mu, sig)[None]
+    s = summarize(ZG, logp, -2 * logp)
+    for got, q in (
+        (s.z_median, 0.5),
+        (s.z_lo68, 0.16),
+        (s.z_hi68, 0.84),
+        (s.z_lo95, 0.025),
+        (s.z_hi95, 0.975),
+    ):
+        ref = 10 ** stats.norm.ppf(q, mu, sig) - 1
+        assert abs(got[0] - ref) < 0.1 * DU * np.log(10) * (1 + ref)
+    assert s.z_map[0] == pytest.approx(10**mu - 1, abs=1e-9)
+    assert not s.laplace[0] and s.flags[0] == 0 and s.n_peaks[0] == 1
+
+
+def test_narrow_posterior_uses_laplace_from_curvature():
+    mu, sig = U[400] + 0.2 * DU, 0.2 * DU  # far narrower than a grid cell
+    s = summarize(ZG, gaussian_logpdf(mu, sig)[None], np.zeros((1, ZG.size)))
+    assert s.laplace[0]
+    np.testing.assert_allclose(s.z_lo68[0], 10 ** stats.norm.ppf(0.16, mu, sig) - 1, rtol=1e-6)
+    np.testing.assert_allclose(s.z_hi95[0], 10 ** stats.norm.ppf(0.975, mu, sig) - 1, rtol=1e-6)
+    np.testing.assert_allclose(s.z_map[0], 10**mu - 1, rtol=1e-9)
+
+
+def test_two_peaks_probabilities_and_flags():
+    a, b = U[300], U[600]
+    sig = 3 * DU
+    logp = np.logaddexp(
+        np.log(0.7) + stats.norm.logpdf(U, a, sig), np.log(0.3) + stats.norm.logpdf(U, b, sig)
+    )[None]
+    chi2 = (-2 * logp).copy()
+    s = summarize(ZG, logp, chi2)
+    assert s.n_peaks[0] == 2
+    np.testing.assert_allclose(s.peak_prob[0, :2], [0.7, 0.3], atol=1e-6)
+    np.testing.assert_allclose(s.peak_z[0, :2], ZG[[300, 600]])
+    assert s.delta_chi2[0] == pytest.approx(2 * np.log(0.7 / 0.3), rel=1e-6)
+    assert set(describe_flags(s.flags[0])) == {"SMALL_DELTA_CHI2", "MULTIPLE_PEAKS"}
+    s = summarize(ZG, logp, chi2, p_min=0.5, delta_chi2_min=1.0)
+    assert s.n_peaks[0] == 1 and s.flags[0] == 0
+
+
+def test_edge_negative_model_coverage_and_no_data_flags():
+    logp = np.vstack(
+        [gaussian_logpdf(U[0], 3 * DU), gaussian_logpdf(U[500], 3 * DU), np.full(ZG.size, np.nan)]
+    )
+    chi2 = np.zeros_like(logp)
+    s = summarize(
+        ZG, logp, chi2, coverage=np.array([1.0, 0.2, 0.0]), model_sum=np.array([1.0, -1.0, np.nan])
+    )
+    assert s.flags[0] == FLAGS["Z_AT_EDGE"]
+    assert s.flags[1] == FLAGS["LITTLE_COVERAGE"] | FLAGS["NEGATIVE_MODEL"]
+    assert s.flags[2] & FLAGS["NO_DATA"] and np.isnan(s.z_map[2]) and np.isnan(s.z_hi95[2])
+    valid = np.zeros(ZG.size, bool)
+    valid[100:] = True
+    edge = gaussian_logpdf(U[100], 3 * DU)
+    edge[:100] = -np.inf
+    s = summarize(ZG, edge[None], chi2[:1], valid_z=valid)
+    assert s.flags[0] & FLAGS["Z_AT_EDGE"]
+
+
+def test_velocity_and_reshape():
+    s = summarize(ZG, np.tile(gaussian_logpdf(U[500], 3 * DU), (6, 1)), np.zeros((6, ZG.size)))
+    r = s.reshaped((2, 3))
+    assert r.z_map.shape == (2, 3) and r.peak_z.shape == (2, 3, 5)
+    v = r.velocity(ZG[500])
+    np.testing.assert_allclose(v, 0.0, atol=1e-6)
+
+
+def test_shape_mismatch():
+    with pytest.raises(ShapeError, match="summarize"):
+        summarize(ZG, np.zeros((2, 5)), np.zeros((2, 5)))
