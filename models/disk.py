@@ -100,16 +100,17 @@ def model(
     scale, scatter : numpyro distribution, optional
         Priors of the error-scale factor and of the intrinsic scatter [km/s].
     """
-    data = None if obs is None else obs.data
+    if psf_sigma is not None and getattr(obs, "index", None) is None:
+        raise InputError("beam smearing needs obs to be a MapLikelihood (its grid shape)")
+    data = None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
     p = default_priors(x, y, data)
     p.update(priors or {})
     if obs is not None:
-        require_points(obs.n, len(PARAMS) + (scale is not None) + (scatter is not None), "disk")
+        n_free = len(PARAMS) + (scale is not None) + (scatter is not None)
+        require_points(data.size, n_free, "disk")
     params = DiskParams(**{name: numpyro.sample(name, p[name]) for name in PARAMS})
     numpyro.deterministic("v_proj", params.vmax * jnp.sin(jnp.deg2rad(params.inc)))
     if psf_sigma is not None:
-        if not hasattr(obs, "shape"):
-            raise InputError("beam smearing needs obs to be a MapLikelihood (its grid shape)")
         mu = smeared_disk_velocity(params, obs.shape, psf_sigma, flux=flux, curve=curve)
     else:
         mu = disk_velocity(jnp.asarray(x, dtype=float), jnp.asarray(y, dtype=float), params, curve)
