@@ -345,6 +345,23 @@ class CorrelatedNormal:
         """
         return self._whiten_residual(self._vector(residual), scale, scatter)[0]
 
+    def whiten_spaxels(self, residual, scale=1.0, scatter=0.0):
+        """Whitened residual with one value per data point, shape (n,), to map back onto spaxels.
+
+        ``eigen``: the symmetric whitening :math:`U V^{-1/2} U^T r` on the range space (its null
+        space dropped); ``banded``: the Cholesky whitening :math:`L^{-1} D^{-1} r` put back in
+        the data order, where entry ``i`` is the residual of point ``i`` standardised given the
+        points before it in the factor's order; independent: :math:`r / \\sigma`. Each is
+        standard normal where the model and the covariance are right.
+        """
+        res = self._vector(residual)
+        if self.method == "eigen":
+            var = self.factor.variances(scale, scatter)
+            return self.factor.back(self.factor.project(res) / jnp.sqrt(var))
+        w = self._whiten_residual(res, scale, scatter)[0]
+        perm = getattr(self.factor, "perm", None)
+        return w if perm is None else jnp.zeros_like(w).at[jnp.asarray(perm)].set(w)
+
     def chi2(self, model, scale=1.0, scatter=0.0):
         """:math:`\\chi^2` of the residual ``data - model`` (JAX scalar); ``dof`` degrees of
         freedom."""

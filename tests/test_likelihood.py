@@ -413,3 +413,28 @@ def test_cube_bad_input():
     cube.variance[:] = np.nan
     with pytest.raises(EmptyDataError, match="testcube"):
         CubeLikelihood(cube, None)
+
+
+@pytest.mark.parametrize("method", ["eigen", "banded", "independent"])
+def test_whiten_spaxels_is_standard_normal_with_data_order(method):
+    """Per-spaxel whitening: unit variance on noise drawn from the model, and data order kept."""
+    rng = np.random.default_rng(7)
+    n = 60
+    xy = np.stack(np.divmod(np.arange(n), 10), axis=1).astype(float)
+    d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+    corr = np.exp(-d2 / (2 * 0.8**2)) * (d2 <= 9)
+    corr = 0.9 * corr + 0.1 * np.eye(n)  # positive-definite
+    sigma = rng.uniform(0.5, 2.0, n)
+    matrix = None if method == "independent" else sp.csr_array(corr)
+    m = "auto" if method == "independent" else method
+    lik = bi.CorrelatedNormal(np.zeros(n), sigma, matrix, method=m)
+    cov = (corr if matrix is not None else np.eye(n)) * np.outer(sigma, sigma)
+    draws = rng.multivariate_normal(np.zeros(n), cov, size=3000)
+    white = np.array([np.asarray(lik.whiten_spaxels(-r)) for r in draws[:400]])
+    assert white.shape == (400, n)
+    assert abs(white.var() - 1.0) < 0.05
+    # a residual concentrated on one spaxel whitens to a value concentrated near that spaxel
+    spike = np.zeros(n)
+    spike[23] = 5.0 * sigma[23]
+    w = np.abs(np.asarray(lik.whiten_spaxels(-spike)))
+    assert np.argmax(w) == 23
