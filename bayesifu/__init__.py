@@ -48,10 +48,10 @@ __all__ += ["simulate"]
 from .io import read_cube, read_map  # noqa: E402
 
 __all__ += ["read_cube", "read_map"]
+from .redshift import redshift_posterior  # noqa: E402
+from .templates import read_templates  # noqa: E402
 
-from .likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood  # noqa: E402
-
-__all__ += ["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"]
+__all__ += ["read_templates", "redshift_posterior"]
 
 from .binning import (  # noqa: E402
     BinnedLikelihood,
@@ -78,7 +78,9 @@ __all__ += [
     "sed_bins",
     "voronoi_bins",
 ]
+from .likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood  # noqa: E402
 
+__all__ += ["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"]
 from .kinematics import DiskParams, disk_velocity, smeared_disk_velocity  # noqa: E402
 from .lmfit import LMResult, lm_fit  # noqa: E402
 from .sampling import ConvergenceWarning, observe, predict, sample  # noqa: E402
@@ -88,7 +90,6 @@ __all__ += ["DiskParams", "disk_velocity", "smeared_disk_velocity", "LMResult", 
 __all__ += ["ConvergenceWarning", "observe", "predict", "sample"]
 __all__ += ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"]
 
-from .redshift import redshift_posterior  # noqa: E402
-from .templates import read_templates  # noqa: E402
+from . import datasets  # noqa: E402
 
-__all__ += ["read_templates", "redshift_posterior"]
+__all__ += ["datasets"]

@@ -78,14 +78,13 @@ def _correlation(args, shape):
     return SpatialCorrelation.from_fits(choice, args.correlation_ext, shape=shape)
 
 
-def _disk_start(lik):
-    """Start the chains at the best of four Levenberg-Marquardt disk fits (PA 0, 90, 180, 270).
+def disk_lm_fit(lik):
+    """Best of four Levenberg-Marquardt disk fits (starting PA 0, 90, 180, 270 deg), or None.
 
     A velocity field has local optima (e.g. the PA flipped by 180 deg with vmax of the other
     sign is excluded by the prior, but chains started at random can stall near it).
     """
     import jax.numpy as jnp
-    from numpyro.infer import init_to_value
 
     from ..kinematics import DiskParams, disk_velocity
     from ..lmfit import lm_fit
@@ -103,9 +102,20 @@ def _disk_start(lik):
         ok = 5 < fit.values["inc"] < 85 and fit.values["vmax"] > 0 and fit.values["rt"] > 0
         if ok and (best is None or fit.chi2 < best.chi2):
             best = fit
+    if best is not None:
+        best.values["pa"] = best.values["pa"] % 360.0
+    return best
+
+
+def _disk_start(lik):
+    """NUTS initialisation at the best LM disk fit (see :func:`disk_lm_fit`), or None."""
+    import jax.numpy as jnp
+    from numpyro.infer import init_to_value
+
+    best = disk_lm_fit(lik)
     if best is None:
         return None
-    values = dict(best.values, pa=best.values["pa"] % 360.0)
+    values = best.values
     print("chains start at the LM fit: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
     return init_to_value(values={k: jnp.asarray(v) for k, v in values.items()})
 

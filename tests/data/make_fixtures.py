@@ -29,6 +29,8 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 HERE = Path(__file__).resolve().parent
+#: The MaNGA files ship with the package (the demo uses them); tests/data links to them.
+PACKAGE_DATA = HERE.parents[1] / "bayesifu" / "data"
 DEFAULT_SOURCE = HERE.parents[1].parent / "shared" / "data"
 
 MANGA_FILES = (
@@ -94,8 +96,12 @@ def main(argv=None) -> None:
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     args = parser.parse_args(argv)
     for name in MANGA_FILES:
-        shutil.copyfile(args.source / name, HERE / Path(name).name)
-        print(f"copied {name}")
+        shutil.copyfile(args.source / name, PACKAGE_DATA / Path(name).name)
+        link = HERE / Path(name).name
+        if not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to(Path("../../bayesifu/data") / Path(name).name)
+        print(f"copied {name} to {PACKAGE_DATA}, linked from {HERE}")
     cut_muse(args.source / MUSE_SOURCE, HERE / MUSE_CUTOUT)
     print(f"wrote {MUSE_CUTOUT} ({(HERE / MUSE_CUTOUT).stat().st_size / 1e6:.1f} MB)")
 

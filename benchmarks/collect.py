@@ -1,0 +1,45 @@
+"""Assemble BENCHMARKS.md from the sections the benchmark scripts write to benchmarks/results/.
+
+Run every benchmark first (each writes ``benchmarks/results/<topic>.md``), then::
+
+    uv run python benchmarks/collect.py
+"""
+
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = [
+    ("correlation.md", "uv run python benchmarks/bench_correlation.py"),
+    ("likelihood.md", "uv run python benchmarks/bench_likelihood.py"),
+    ("calibration.md", "uv run python benchmarks/calibration_report.py"),
+    ("binning.md", "uv run python benchmarks/bench_binning.py"),
+    ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
+    ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
+    ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
+    ("abell478/abell478.md", "uv run python benchmarks/abell478_redshift.py"),
+]
+
+
+def main():
+    parts = [
+        "# Benchmarks",
+        "",
+        "Speed, memory and calibration of bayesifu against named baselines, each measured side by "
+        "side in one run by the script named under its section. Machine: "
+        f"{platform.machine()}, 2 CPU cores, Python {platform.python_version()}; no GPU was "
+        "available for these runs. Ratios are the figures of merit; absolute times depend on load.",
+        "",
+    ]
+    for name, command in ORDER:
+        path = ROOT / "benchmarks" / "results" / name
+        if not path.exists():
+            parts += [f"## {name[:-3]}", "", f"Not run yet: `{command}`.", ""]
+            continue
+        parts += [path.read_text().rstrip(), "", f"Reproduce: `{command}`", ""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
+    print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()
