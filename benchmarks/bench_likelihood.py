@@ -219,8 +219,8 @@ def report(lik, manga_rows, scaling_rows, profile, rounds=30, burst=10):
         "## Likelihood: value + gradient (bench_likelihood.py)",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-        "no GPU available for this task (CPU only). Loaded by other processes when measured: "
-        "compare ratios.",
+        "no GPU available for this task (CPU only). 1-minute load average when the run ended: "
+        f"{os.getloadavg()[0]:.1f} (other processes slow both sides: compare ratios).",
         "",
         f"### MaNGA scale: 74 x 74 grid, {lik.n} spaxels in a disk, Gaussian sigma 1.92 "
         f"(kernel taper), method {lik.method}, bandwidth {lik.settings.get('bandwidth')}, "
