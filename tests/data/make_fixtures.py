@@ -1,8 +1,16 @@
-"""Make the real-data test fixtures in this folder from the files in ``../shared/data``.
+"""Make the real-data test fixtures in this folder from the original public files.
 
-Run by hand from the repository root (the tests never read ``../shared``)::
+Provenance of the originals (``SOURCE`` is any folder that holds them under these names):
 
-    uv run python tests/data/make_fixtures.py [--source ../shared/data]
+* ``manga-7815-3702/manga-7815-3702-{MAPS-HYB10-GAU-MILESHC,SNRG}.fits.gz``: the sdss/mangadap
+  repository, commit 133bec0b, ``examples/output`` (BSD-3);
+* ``muse-abell478/minicube.fits.gz``: ``mpdaf/data/sdetect/minicube.fits`` of the mpdaf 3.6 wheel
+  on PyPI, gzipped (BSD-3).
+
+The project, its tests and its demo use only the results committed here and in ``bayesifu/data``;
+this script is how they were made, and is run by hand only::
+
+    uv run python tests/data/make_fixtures.py --source SOURCE
 
 It
 
@@ -31,7 +39,6 @@ from astropy.wcs import WCS, FITSFixedWarning
 HERE = Path(__file__).resolve().parent
 #: The MaNGA files ship with the package (the demo uses them); tests/data links to them.
 PACKAGE_DATA = HERE.parents[1] / "bayesifu" / "data"
-DEFAULT_SOURCE = HERE.parents[1].parent / "shared" / "data"
 
 MANGA_FILES = (
     "manga-7815-3702/manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz",
@@ -93,7 +100,9 @@ def cut_muse(source: Path, target: Path) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument(
+        "--source", type=Path, required=True, help="folder holding the original files"
+    )
     args = parser.parse_args(argv)
     for name in MANGA_FILES:
         shutil.copyfile(args.source / name, PACKAGE_DATA / Path(name).name)
