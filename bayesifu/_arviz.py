@@ -112,9 +112,10 @@ def loo(idata, **kwargs):
 
 
 def to_netcdf(idata, path) -> str:
-    """Write the results to a netCDF file; returns the path."""
-    idata.to_netcdf(str(path))
-    return str(path)
+    """Write the results to a netCDF file, whole or not at all; returns the path."""
+    from ._files import write_atomic
+
+    return str(write_atomic(path, lambda tmp: idata.to_netcdf(tmp)))
 
 
 def from_netcdf(path):

@@ -21,13 +21,12 @@ The SNRG ``SPECTRUM`` table lists spaxels in the same x-major order: row ``C1 * 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._files import write_atomic
 from .errors import CovarianceError, FileFormatError, InputError, MissingExtensionError, ShapeError
 
 __all__ = [
@@ -220,14 +219,8 @@ def write_fits(table, path, ext="CORREL", overwrite=False):
     hdu.name = ext
     for key, value in table.meta.items():
         hdu.header[key] = value
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    hdul = fits.HDUList([fits.PrimaryHDU(), hdu])
+    write_atomic(path, lambda tmp: hdul.writeto(tmp, overwrite=True))
 
 
 def read_spectrum_table(path, ext="SPECTRUM", shape=None):

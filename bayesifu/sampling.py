@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextvars
 import time
 import warnings
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -423,6 +424,8 @@ def sample(
             raise InputError(f"{label} must be a positive integer, got {value!r}")
     if int(warmup) != warmup or warmup < 0:
         raise InputError(f"warmup must be a non-negative integer, got {warmup!r}")
+    if out is not None and Path(out).is_dir():
+        raise InputError(f"out={str(out)!r} is a folder; give a netCDF file name")
     if not jax.config.jax_enable_x64:
         warnings.warn(
             "JAX runs in float32: covariance likelihoods need float64; call "

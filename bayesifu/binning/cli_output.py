@@ -51,6 +51,8 @@ def plot_bins(bins, path, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..plots import save_figure
+
     sn_cov = bins.sn_map()
     sn_ind = bins.sn_map(independent=True)
     finite = np.isfinite(sn_cov)
@@ -76,8 +78,7 @@ def plot_bins(bins, path, title=""):
     if target is not None:
         sup += f", target S/N {target:g}; grey = masked/unused"
     fig.suptitle(sup.strip())
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return Path(path)
 
 

@@ -15,8 +15,6 @@ The exact covariance of another channel :math:`k` is that correlation scaled by
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +22,15 @@ import scipy.sparse as sp
 from astropy.io import fits
 from astropy.table import Table
 
+from .. import _files
 from ..errors import InputError
 
 __all__ = ["write_atomic", "write_binned", "correlation_table"]
 
 
 def write_atomic(hdul: fits.HDUList, path, overwrite=False) -> Path:
-    """Write an HDU list to ``path`` via a temporary file and :func:`os.replace`."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        hdul.writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Write an HDU list to ``path`` whole or not at all (:func:`bayesifu._files.write_atomic`)."""
+    return _files.write_atomic(path, lambda tmp: hdul.writeto(tmp, overwrite=True), overwrite)
 
 
 def correlation_table(corr: sp.csr_array) -> Table:

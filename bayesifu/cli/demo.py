@@ -114,35 +114,16 @@ def _fit(lik, label, args, out: Path, stem: str, start_values: dict):
 
 
 def _plots(vmap, lik, idata, out: Path, stem: str, title: str):
-    import jax.numpy as jnp
-    import matplotlib
+    from .. import _arviz
+    from ..models import disk
+    from .fit import plot_maps, plot_pairs
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .. import plots
-    from ..kinematics import DiskParams, disk_velocity
-
-    means = _summaries(idata)
-    params = DiskParams(**{k: v[0] for k, v in means.items()})
-    model = np.asarray(disk_velocity(jnp.asarray(lik.x, float), jnp.asarray(lik.y, float), params))
-    full = np.full(vmap.shape, np.nan)
-    full.ravel()[lik.index] = model
-    resid = np.where(vmap.good, vmap.data - full, np.nan)
-    tau = _summaries(idata, ("scatter",))["scatter"][0]
-    white = np.full(vmap.shape, np.nan)
-    white.ravel()[lik.index] = np.asarray(lik.whiten_spaxels(lik.data - model, scatter=tau))
-    fig = plots.plot_fit_panels(vmap, full, resid, white, label="velocity", unit="km/s")
-    fig.suptitle(title)
-    paths = [out / f"{stem}_maps.png", out / f"{stem}_pairs.png"]
-    fig.savefig(paths[0], dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    fig = plots.plot_pairs(idata, var_names=list(PARAMS))
-    fig.suptitle(title)
-    fig.savefig(paths[1], dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    post = _arviz.group(idata, "posterior")
+    medians = {k: float(post[k].median()) for k in (*PARAMS, "scatter")}
+    return [
+        plot_maps(disk.model, medians, lik, vmap, str(out / f"{stem}_maps.png"), title=title),
+        plot_pairs(idata, PARAMS, str(out / f"{stem}_pairs.png")),
+    ]
 
 
 def run(args) -> int:

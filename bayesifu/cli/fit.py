@@ -164,99 +164,40 @@ def run(args) -> int:
         draws = {k: np.asarray(post[k]).reshape(-1) for k in names}
         medians = {k: float(np.median(v)) for k, v in draws.items()}
         written = [
-            plot_pairs(draws, f"{stem}_pairs.png"),
+            plot_pairs(idata, names, f"{stem}_pairs.png"),
             plot_maps(module.model, medians, lik, m, f"{stem}_maps.png", **kwargs),
         ]
         print("plots written: " + ", ".join(written))
     return 0
 
 
-def plot_pairs(draws: dict, path: str) -> str:
-    """Corner plot of posterior draws ``{name: (ndraws,)}``: histograms and pairwise scatter."""
-    import matplotlib
+def plot_pairs(idata, names, path: str) -> str:
+    """Posterior pairs of ``names`` (:func:`bayesifu.plots.plot_pairs`) written to ``path``."""
+    from .. import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(draws)
-    k = len(names)
-    fig, axes = plt.subplots(k, k, figsize=(1.9 * k + 1, 1.9 * k + 1), squeeze=False)
-    for i, yi in enumerate(names):
-        for j, xj in enumerate(names):
-            ax = axes[i, j]
-            if j > i:
-                ax.set_visible(False)
-                continue
-            if i == j:
-                ax.hist(draws[xj], bins=40, color="0.3", histtype="step")
-                ax.set_yticks([])
-            else:
-                ax.plot(draws[xj], draws[yi], ".", ms=1.5, color="C0", alpha=0.3, rasterized=True)
-            if i == k - 1:
-                ax.set_xlabel(xj)
-            else:
-                ax.set_xticklabels([])
-            if j == 0 and i > 0:
-                ax.set_ylabel(yi)
-            elif j > 0:
-                ax.set_yticklabels([])
-            ax.tick_params(labelsize=7)
-            for label in ax.get_xticklabels():
-                label.set_rotation(45)
-    fig.suptitle("posterior pairs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig = plots.plot_pairs(idata, var_names=list(names))
+    plots.save_figure(fig, path, dpi=90, bbox_inches="tight")
     return path
 
 
-def plot_maps(model, params: dict, lik, m, path: str, **kwargs) -> str:
-    """Data, model (posterior medians), residual maps and the whitened-residual histogram."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_maps(model, params: dict, lik, m, path: str, title: str = "", **kwargs) -> str:
+    """Data, model (at ``params``), residual and whitened-residual maps written to ``path``."""
+    from .. import plots
     from ..sampling import predict
 
-    latent = {k: v for k, v in params.items()}
-    mu = next(iter(predict(model, latent, lik.x, lik.y, lik, **kwargs).values()))
+    mu = next(iter(predict(model, dict(params), lik.x, lik.y, lik, **kwargs).values()))
     mu = np.broadcast_to(mu, (lik.n,)) if mu.size != m.data.size else mu.ravel()[lik.index]
-    resid = lik.data - mu
-    scale = params.get("error_scale", 1.0)
-    scatter = params.get("scatter", 0.0)
-    white = np.asarray(lik.whiten(resid, scale=scale, scatter=scatter))
+    white = lik.whiten_spaxels(
+        lik.data - mu, scale=params.get("error_scale", 1.0), scatter=params.get("scatter", 0.0)
+    )
 
     def as_map(values):
         out = np.full(m.shape, np.nan)
-        out.ravel()[lik.index] = values
+        out.ravel()[lik.index] = np.asarray(values)
         return out
 
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
-    lo, hi = np.percentile(lik.data, [2, 98])
-    r = np.percentile(np.abs(resid), 98)
-    panels = [
-        ("data", as_map(lik.data), "RdBu_r", (lo, hi)),
-        ("model (posterior median)", as_map(mu), "RdBu_r", (lo, hi)),
-        ("residual data - model", as_map(resid), "RdBu_r", (-r, r)),
-    ]
-    unit = f" [{m.unit}]" if m.unit else ""
-    for ax, (title, img, cmap, (vmin, vmax)) in zip(axes[:3], panels, strict=True):
-        im = ax.imshow(img, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
-        ax.set_title(title + unit)
-        ax.set_xlabel("x [spaxel]")
-        ax.set_ylabel("y [spaxel]")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    ax = axes[3]
-    edge = max(4.0, float(np.percentile(np.abs(white), 99)))
-    ax.hist(white, bins=np.linspace(-edge, edge, 41), density=True, color="0.4", alpha=0.6)
-    t = np.linspace(-edge, edge, 200)
-    ax.plot(t, np.exp(-0.5 * t**2) / np.sqrt(2 * np.pi), "C3", label="N(0, 1)")
-    note = f", scatter {scatter:.3g}" if "scatter" in params else ""
-    ax.set_title(f"whitened residual ({white.size} dof{note})\nchi2/dof = {np.mean(white**2):.2f}")
-    ax.set_xlabel("whitened residual")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    fig = plots.plot_fit_panels(m, as_map(mu), whitened=as_map(white), unit=m.unit or None)
+    if title:
+        fig.suptitle(title)
+    plots.save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path

@@ -4,7 +4,7 @@ matplotlib only; each function takes an optional ``ax`` (or ``fig``) and returns
 figure it drew on; nothing calls ``plt.show``. Import as ``import bayesifu.plots as bp``.
 """
 
-from ._common import MASK_COLOUR
+from ._common import MASK_COLOUR, save_figure
 from .maps import bin_boundaries, plot_binmap, plot_fit_panels, plot_map
 from .posterior import central_intervals, plot_chi2_calibration, plot_pairs, plot_pz
 
@@ -18,4 +18,5 @@ __all__ = [
     "plot_pairs",
     "plot_chi2_calibration",
     "central_intervals",
+    "save_figure",
 ]

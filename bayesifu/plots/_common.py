@@ -17,6 +17,7 @@ __all__ = [
     "is_wcs_axes",
     "cmap_with_grey",
     "format_wcs_axes",
+    "save_figure",
 ]
 
 #: Colour of masked spaxels: a neutral grey, not the low end of any colour map.
@@ -117,3 +118,18 @@ def format_wcs_axes(ax, ra_label="RA", dec_label="Dec"):
     else:
         ax.set_xlabel("x [spaxel]")
         ax.set_ylabel("y [spaxel]")
+
+
+def save_figure(fig, path, **kwargs):
+    """Write ``fig`` to ``path`` whole or not at all, close it and return the path.
+
+    ``kwargs`` go to :meth:`matplotlib.figure.Figure.savefig`; the format follows the suffix.
+    """
+    from .._files import write_atomic
+
+    fmt = kwargs.pop("format", None) or (str(path).rsplit(".", 1)[-1] if "." in str(path) else None)
+    try:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, **kwargs))
+    finally:
+        plt.close(fig)
+    return path

@@ -26,13 +26,12 @@ failure leaves no partial file behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from .._files import write_atomic
 from ..errors import InputError
 from .summary import FLAGS, RedshiftSummary
 
@@ -120,16 +119,5 @@ def write_redshift_fits(
         hdus.append(fits.ImageHDU(cube, header=wcs_header.copy(), name="PDF"))
         col = fits.Column(name="Z", format="D", array=np.asarray(z_grid, dtype=float))
         hdus.append(fits.BinTableHDU.from_columns([col], name="ZGRID"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".fits", prefix=".redshift-", dir=path.parent)
-    os.close(fd)
-    try:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(path, lambda tmp: fits.HDUList(hdus).writeto(tmp, overwrite=True))
     return path

@@ -10,6 +10,7 @@ import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..plots import save_figure  # noqa: E402
 from ..templates import C_KMS  # noqa: E402
 from .summary import describe_flags  # noqa: E402
 
@@ -54,8 +55,7 @@ def plot_map(path, z_map, half68, flags, z_sys):
     for ax in axes:
         ax.set_xlabel("x [spaxel]")
         ax.set_ylabel("y [spaxel]")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_pz(path, z_grid, pdf, labels, local_u=None, local_logp=None):
@@ -95,5 +95,4 @@ def plot_pz(path, z_grid, pdf, labels, local_u=None, local_logp=None):
         ax_zoom.set_xlabel(f"velocity relative to z = {z_grid[k]:.5f} [km/s]")
         ax_zoom.set_ylabel("p(z) per grid cell")
         ax_zoom.set_title(f"zoom on the peak (grid step {C_KMS * np.log(10) * du:.0f} km/s)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
