@@ -1,6 +1,7 @@
 """Output files are written whole or not at all (bayesifu._files.write_atomic and its users)."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
 
 def test_creates_parent_folders_and_usual_permissions(tmp_path):
     target = tmp_path / "a" / "b" / "out.txt"
-    write_atomic(target, lambda tmp: open(tmp, "w").write("new"))
+    write_atomic(target, lambda tmp: Path(tmp).write_text("new"))
     assert target.read_text() == "new"
     umask = os.umask(0)
     os.umask(umask)
