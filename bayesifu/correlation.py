@@ -116,24 +116,35 @@ class SpatialCorrelation:
         """The number of spaxels of the grid, ``ny * nx``."""
         return self.shape[0] * self.shape[1]
 
-    def submatrix(self, good) -> sp.csr_array:
-        """The correlation matrix restricted to the spaxels where ``good`` is true.
+    def check_footprint(self, good, name: str = "") -> np.ndarray:
+        """Check that the spaxels where ``good`` is true lie on this grid's defined footprint.
 
-        Rows and columns are in row-major order of the selected spaxels.
-        Raises :class:`~bayesifu.errors.ShapeError` if ``good`` does not match the grid, and
-        :class:`~bayesifu.errors.CovarianceError` if a selected spaxel has no defined correlation.
+        Returns ``good`` as a boolean array. Raises :class:`~bayesifu.errors.ShapeError` if
+        ``good`` does not match the grid, and :class:`~bayesifu.errors.CovarianceError` if a
+        selected spaxel has no defined correlation. ``name`` (the data's name) prefixes messages.
         """
         good = np.asarray(good, dtype=bool)
+        where = f"{name}: " if name else ""
         if good.shape != self.shape:
             raise ShapeError(
-                f"mask/map shape {good.shape} does not match the correlation grid {self.shape}"
+                f"{where}mask/map shape {good.shape} does not match the correlation grid "
+                f"{self.shape}"
             )
         undefined = good & ~self.defined
         if undefined.any():
             raise CovarianceError(
-                f"{int(undefined.sum())} spaxel(s) in use have no defined correlation in the "
-                f"{self.source} correlation (outside its footprint); mask them"
+                f"{where}{int(undefined.sum())} spaxel(s) in use have no defined correlation in "
+                f"the {self.source} correlation (outside its footprint); mask them"
             )
+        return good
+
+    def submatrix(self, good) -> sp.csr_array:
+        """The correlation matrix restricted to the spaxels where ``good`` is true.
+
+        Rows and columns are in row-major order of the selected spaxels; the checks of
+        :meth:`check_footprint` apply.
+        """
+        good = self.check_footprint(good)
         idx = np.flatnonzero(good.ravel())
         return self.matrix[idx][:, idx].tocsr()
 

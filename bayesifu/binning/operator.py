@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from ..containers import Map
 from ..correlation import SpatialCorrelation
-from ..errors import CovarianceError, EmptyDataError, InputError, ShapeError, VarianceError
+from ..errors import EmptyDataError, InputError, ShapeError, VarianceError
 
 __all__ = ["Binning", "BinnedValues", "BinningWarning", "covariance_of_sum", "elliptical_radius"]
 
@@ -290,7 +290,7 @@ class Binning:
             raise ShapeError(f"{data.name}: shape {data.shape} does not match binid {self.shape}")
         mask = data.mask
         if correlation is not None:
-            _check_correlation(correlation, self.shape, ~mask & (self.binid >= 0), data.name)
+            _check_correlation(correlation, ~mask & (self.binid >= 0), data.name)
         t = self.operator(weights, variance=data.variance, mask=mask)
         sigma = np.where(mask, 0.0, np.sqrt(np.where(mask, 0.0, data.variance))).ravel()
         values = t @ np.where(mask, 0.0, data.data).ravel()
@@ -369,19 +369,10 @@ def elliptical_radius(shape, center, pa=0.0, ellipticity=0.0) -> np.ndarray:
     return np.hypot(along, across / (1.0 - ellipticity))
 
 
-def _check_correlation(correlation, shape, used, name):
+def _check_correlation(correlation, used, name):
     if not isinstance(correlation, SpatialCorrelation):
         raise InputError(
             f"correlation must be a bayesifu.SpatialCorrelation or None, got "
             f"{type(correlation).__name__}"
         )
-    if correlation.shape != tuple(shape):
-        raise ShapeError(
-            f"{name}: correlation grid {correlation.shape} does not match the map {tuple(shape)}"
-        )
-    undefined = used & ~correlation.defined
-    if undefined.any():
-        raise CovarianceError(
-            f"{name}: {int(undefined.sum())} binned spaxel(s) lie outside the footprint of the "
-            f"{correlation.source} correlation; mask them"
-        )
+    correlation.check_footprint(used, name)

@@ -128,7 +128,7 @@ def sed_bins(
     if not good.any():
         raise EmptyDataError(f"{cube.name}: no spaxel is valid in every band")
     if correlation is not None:
-        _check_correlation(correlation, (ny, nx), good.reshape(ny, nx), cube.name)
+        _check_correlation(correlation, good.reshape(ny, nx), cube.name)
     state = _State(flux, var, good, (ny, nx), correlation)
     _total_check(state, thr, cube.name)
     radius_max = np.hypot(ny, nx) if max_radius is None else float(max_radius)

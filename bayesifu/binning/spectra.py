@@ -148,7 +148,7 @@ def bin_spectra(
             f"{cube.name}: bins of shape {binning.shape} do not match the cube {cube.spatial_shape}"
         )
     if correlation is not None:
-        _check_correlation(correlation, binning.shape, binning.binid >= 0, cube.name)
+        _check_correlation(correlation, binning.binid >= 0, cube.name)
     op = binning.operator("sum")
     nwave = cube.shape[0]
     flux = np.empty((binning.n_bins, nwave))
