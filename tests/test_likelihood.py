@@ -131,7 +131,7 @@ def test_banded_gradient_equals_dense_formula(problem):
 
 
 def test_numpyro_factor(problem):
-    numpyro = pytest.importorskip("numpyro")
+    import numpyro
     from numpyro.infer.util import log_density
 
     lik = MapLikelihood(problem["map"], problem["corr"])

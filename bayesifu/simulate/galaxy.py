@@ -1,5 +1,10 @@
 """The truth of a simulation: a thin rotating disk and its exponential surface brightness (numpy).
 
+This module is deliberately independent of :mod:`bayesifu.kinematics` (the JAX forward model that
+is fitted): two implementations of the same conventions, written apart and tested to agree
+(``tests/test_kinematics.py``), so a sign or angle error in one shows up as a failed test instead of
+being shared by the truth and the fit.
+
 Conventions (the pure-JAX forward model used for fitting must follow the same ones):
 
 * Positions are pixel coordinates on the ``(ny, nx)`` grid, 0-based, spaxel centres at integers:
