@@ -144,29 +144,16 @@ def _entries(tt, tl, pp, vp, prec, pairs, nt, npoly):
 
 
 def _marginal(tt, tl, pp, vp, prec, dwd, pairs, nt, npoly):
-    """Marginal likelihood and chi-square at every lag, one spectrum at a time (the arrays of
-    one spectrum stay in cache; redshift-independent entries stay scalars)."""
-    ns, nzv = tt.shape[0], tt.shape[-1]
-    loglike, chi2 = np.empty((ns, nzv)), np.empty((ns, nzv))
-    null = dwd.copy()
-    for s in range(ns):
-        mat, vec = _entries(
-            tt[s : s + 1],
-            tl[s : s + 1],
-            pp[s : s + 1],
-            vp[s : s + 1],
-            prec[s : s + 1],
-            pairs,
-            nt,
-            npoly,
-        )
-        logdet, quad, _ = cholesky_logdet_quadratic(mat, vec)
-        loglike[s] = 0.5 * (quad - logdet)[0, ::-1]
-        chi2[s] = (dwd[s] - quad)[0, ::-1]
-        if npoly:
-            pmat = [row[nt:] for row in mat[nt:]]
-            null[s] -= cholesky_logdet_quadratic(pmat, vec[nt:])[1].item()
-    return loglike, chi2, null
+    """Marginal likelihood and chi-square at every lag (reversed: in redshift order) and the
+    chi-square of the polynomial terms alone, for one spectrum (``tt``, ``tl`` with a leading
+    axis of length 1; redshift-independent entries stay scalars)."""
+    mat, vec = _entries(tt, tl, pp, vp, prec, pairs, nt, npoly)
+    logdet, quad, _ = cholesky_logdet_quadratic(mat, vec)
+    null = dwd[0]
+    if npoly:
+        pmat = [row[nt:] for row in mat[nt:]]
+        null = null - cholesky_logdet_quadratic(pmat, vec[nt:])[1].item()
+    return 0.5 * (quad - logdet)[0, ::-1], (dwd - quad)[0, ::-1], null
 
 
 class Design:
@@ -290,16 +277,28 @@ class Design:
         vp = wd @ self.poly.T
         prec = self.prior_precision(flux, ivar)
         dwd = np.einsum("sk,sk->s", wd, flux)
-        rfft, irfft = scipy.fft.rfft, scipy.fft.irfft
-        f_lin = np.conj(rfft(lin_s.reshape(ns, -1, self.ng), self.nfft, axis=-1, workers=-1))
-        f_sq = np.conj(rfft(sq_s, self.nfft, axis=-1, workers=-1))
-        f_cr = np.conj(rfft(cr_s, self.nfft, axis=-1, workers=-1))
-        prod = f_sq[:, None, :] * self.f_prod[None]
-        prod += f_cr[:, None, :] * self.f_cross[None]
-        tt = irfft(prod, self.nfft, axis=-1, workers=-1, overwrite_x=True)[..., : self.nzv]
-        prod = f_lin[:, :, None, :] * self.f_tpl[None, None]
-        tl = irfft(prod, self.nfft, axis=-1, workers=-1, overwrite_x=True)[..., : self.nzv]
-        loglike, chi2, null = _marginal(tt, tl, pp, vp, prec, dwd, self.pairs, self.nt, self.npoly)
+        rfft, nfft = scipy.fft.rfft, self.nfft
+        f_lin = np.conj(rfft(lin_s.reshape(ns, -1, self.ng), nfft, axis=-1, workers=-1))
+        f_sq = np.conj(rfft(sq_s, nfft, axis=-1, workers=-1))
+        f_cr = np.conj(rfft(cr_s, nfft, axis=-1, workers=-1))
+        npairs, nt, nf = len(self.pairs), self.nt, self.f_tpl.shape[-1]
+        # One spectrum at a time: products, inverse FFTs and solves on cache-sized arrays.
+        buf = np.empty((npairs + f_lin.shape[1] * nt, nf), complex)
+        tmp = np.empty((npairs, nf), complex)
+        corr = np.empty((ns, buf.shape[0], self.nzv))
+        loglike, chi2, null = np.empty((ns, self.nzv)), np.empty((ns, self.nzv)), np.empty(ns)
+        for s in range(ns):
+            np.multiply(self.f_prod, f_sq[s], out=buf[:npairs])
+            buf[:npairs] += np.multiply(self.f_cross, f_cr[s], out=tmp)
+            lin = buf[npairs:].reshape(-1, nt, nf)
+            np.multiply(f_lin[s][:, None, :], self.f_tpl[None], out=lin)
+            corr[s] = scipy.fft.irfft(buf, nfft, axis=-1, workers=-1)[:, : self.nzv]
+            tt, tl = corr[s : s + 1, :npairs], corr[s : s + 1, npairs:].reshape(1, -1, nt, self.nzv)
+            one = slice(s, s + 1)
+            loglike[s], chi2[s], null[s] = _marginal(
+                tt, tl, pp[one], vp[one], prec[one], dwd[one], self.pairs, nt, self.npoly
+            )
+        tt, tl = corr[:, :npairs], corr[:, npairs:].reshape(ns, -1, nt, self.nzv)
         return ChunkResult(loglike, chi2, null, tt, tl, pp, vp, prec)
 
     def normal_equations(self, result: ChunkResult, m) -> tuple[np.ndarray, np.ndarray]:
