@@ -75,7 +75,7 @@ from numpy.polynomial import legendre
 
 from ..errors import InputError
 from ..templates import Templates
-from .linalg import logdet_and_quadratic
+from .linalg import cholesky_logdet_quadratic
 
 __all__ = ["log_z_grid", "grid_step", "Design", "ChunkResult"]
 
@@ -111,13 +111,49 @@ def grid_step(z_grid) -> tuple[float, float]:
 
 @dataclass
 class ChunkResult:
-    """Per-spectrum results of one chunk on the valid part of the redshift grid."""
+    """Per-spectrum results of one chunk on the valid part of the redshift grid.
+
+    ``tt``, ``tl`` are the redshift-dependent sums of the normal equations in *lag* order
+    (reversed redshift order); :meth:`Design.normal_equations` assembles ``M`` and ``b`` from
+    them at chosen redshifts.
+    """
 
     loglike: np.ndarray  # [ns, nzv]  log p(d|z) up to a per-spectrum constant
     chi2: np.ndarray  # [ns, nzv]
-    matrix: np.ndarray  # [p, p, ns, nzv] normal matrix (lower triangle filled)
-    vector: np.ndarray  # [p, ns, nzv]
     chi2_null: np.ndarray  # [ns] chi-square of the polynomial terms alone (no template)
+    tt: np.ndarray  # [ns, npairs, nzv]  template-template entries of M
+    tl: np.ndarray  # [ns, 1 + npoly, nt, nzv]  b (row 0) and polynomial-template entries of M
+    pp: np.ndarray  # [ns, npoly, npoly]  polynomial-polynomial entries of M (z-independent)
+    vp: np.ndarray  # [ns, npoly]  polynomial entries of b (z-independent)
+    prec: np.ndarray  # [ns, p]  diagonal prior precision of the coefficients
+
+
+def _entries(tt, tl, pp, vp, prec, pairs, nt, npoly):
+    """Lower triangle of ``M`` and ``b`` as lists of arrays broadcastable to ``[ns, nz]``."""
+    p = nt + npoly
+    mat = [[None] * (i + 1) for i in range(p)]
+    for q, (i, k) in enumerate(pairs):
+        mat[i][k] = tt[:, q] + (prec[:, i, None] if i == k else 0.0)
+    for a in range(npoly):
+        for i in range(nt):
+            mat[nt + a][i] = tl[:, 1 + a, i]
+        for b in range(a + 1):
+            mat[nt + a][nt + b] = pp[:, a, b, None]
+    vec = [tl[:, 0, i] for i in range(nt)] + [vp[:, a, None] for a in range(npoly)]
+    return mat, vec
+
+
+def _marginal(tt, tl, pp, vp, prec, dwd, pairs, nt, npoly):
+    """Marginal likelihood and chi-square at every lag (reversed: in redshift order) and the
+    chi-square of the polynomial terms alone, for one spectrum (``tt``, ``tl`` with a leading
+    axis of length 1; redshift-independent entries stay scalars)."""
+    mat, vec = _entries(tt, tl, pp, vp, prec, pairs, nt, npoly)
+    logdet, quad, _ = cholesky_logdet_quadratic(mat, vec)
+    null = dwd[0]
+    if npoly:
+        pmat = [row[nt:] for row in mat[nt:]]
+        null = null - cholesky_logdet_quadratic(pmat, vec[nt:])[1].item()
+    return 0.5 * (quad - logdet)[0, ::-1], (dwd - quad)[0, ::-1], null
 
 
 class Design:
@@ -223,11 +259,6 @@ class Design:
         self.f_cross = rfft(cross, self.nfft, axis=-1)
         self.f_tpl = rfft(t0, self.nfft, axis=-1)
 
-    def _correlate(self, arrays_f, kernels_f):
-        """Inverse FFT of products; returns lags ordered by redshift index (``m_a .. m_b``)."""
-        out = scipy.fft.irfft(arrays_f * kernels_f, self.nfft, axis=-1, workers=-1)
-        return out[..., : self.nzv][..., ::-1]
-
     def evaluate(self, flux, ivar) -> ChunkResult:
         """Evaluate the normal equations and the marginal likelihood for a chunk of spectra.
 
@@ -236,43 +267,60 @@ class Design:
         flux, ivar : numpy.ndarray, shape (ns, nwave_used)
             Fluxes and inverse variances on the used channels (``ivar = 0`` where masked).
         """
-        wd = ivar * flux
-        wp = ivar[:, None, :] * self.poly[None]  # [ns, npoly, nk]
-        sc_lin = self.scatter_lin.T
-        lin = np.concatenate([wd[:, None, :], wp], axis=1)
         ns = flux.shape[0]
-        lin_s = (sc_lin @ lin.reshape(-1, lin.shape[-1]).T).T.reshape(ns, -1, self.ng)
+        wd = ivar * flux
+        lin = np.concatenate([wd[:, None, :], ivar[:, None, :] * self.poly[None]], axis=1)
+        lin_s = (self.scatter_lin.T @ lin.reshape(-1, lin.shape[-1]).T).T
         sq_s = (self.scatter_sq.T @ ivar.T).T
         cr_s = (self.scatter_cross.T @ ivar.T).T
-        rfft = scipy.fft.rfft
-        f_lin = np.conj(rfft(lin_s, self.nfft, axis=-1, workers=-1))
-        f_sq = np.conj(rfft(sq_s, self.nfft, axis=-1, workers=-1))
-        f_cr = np.conj(rfft(cr_s, self.nfft, axis=-1, workers=-1))
-        tt = self._correlate_pairs(f_sq, f_cr)  # [ns, npairs, nzv]
-        tl = self._correlate(f_lin[:, :, None, :], self.f_tpl[None, None])  # [ns, 1+np, nt, nzv]
-        p, nt = self.p, self.nt
-        nzv = self.nzv
-        mat = np.empty((p, p, ns, nzv))
-        for q, (i, k) in enumerate(self.pairs):
-            mat[i, k] = tt[:, q]
-        for a in range(self.npoly):
-            mat[nt + a, :nt] = np.moveaxis(tl[:, 1 + a], 1, 0)
-            for b in range(a + 1):
-                pp = np.einsum("sk,k,k->s", ivar, self.poly[a], self.poly[b])
-                mat[nt + a, nt + b] = pp[:, None]
-        vec = np.empty((p, ns, nzv))
-        vec[:nt] = np.moveaxis(tl[:, 0], 1, 0)
-        if self.npoly:
-            vec[nt:] = (wd @ self.poly.T).T[:, :, None]
-        self._add_line_prior(mat, ivar, wd, flux)
-        logdet, quad, _ = logdet_and_quadratic(mat, vec)
+        pp = np.einsum("sk,ak,bk->sab", ivar, self.poly, self.poly)
+        vp = wd @ self.poly.T
+        prec = self.prior_precision(flux, ivar)
         dwd = np.einsum("sk,sk->s", wd, flux)
-        null = dwd.copy()
-        if self.npoly:
-            pp = mat[nt:, nt:, :, 0]
-            _, quad_p, _ = logdet_and_quadratic(pp, vec[nt:, :, 0])
-            null -= quad_p
-        return ChunkResult(0.5 * (quad - logdet), dwd[:, None] - quad, mat, vec, null)
+        rfft, nfft = scipy.fft.rfft, self.nfft
+        f_lin = np.conj(rfft(lin_s.reshape(ns, -1, self.ng), nfft, axis=-1, workers=-1))
+        f_sq = np.conj(rfft(sq_s, nfft, axis=-1, workers=-1))
+        f_cr = np.conj(rfft(cr_s, nfft, axis=-1, workers=-1))
+        npairs, nt, nf = len(self.pairs), self.nt, self.f_tpl.shape[-1]
+        # One spectrum at a time: products, inverse FFTs and solves on cache-sized arrays.
+        buf = np.empty((npairs + f_lin.shape[1] * nt, nf), complex)
+        tmp = np.empty((npairs, nf), complex)
+        corr = np.empty((ns, buf.shape[0], self.nzv))
+        loglike, chi2, null = np.empty((ns, self.nzv)), np.empty((ns, self.nzv)), np.empty(ns)
+        for s in range(ns):
+            np.multiply(self.f_prod, f_sq[s], out=buf[:npairs])
+            buf[:npairs] += np.multiply(self.f_cross, f_cr[s], out=tmp)
+            lin = buf[npairs:].reshape(-1, nt, nf)
+            np.multiply(f_lin[s][:, None, :], self.f_tpl[None], out=lin)
+            corr[s] = scipy.fft.irfft(buf, nfft, axis=-1, workers=-1)[:, : self.nzv]
+            tt, tl = corr[s : s + 1, :npairs], corr[s : s + 1, npairs:].reshape(1, -1, nt, self.nzv)
+            one = slice(s, s + 1)
+            loglike[s], chi2[s], null[s] = _marginal(
+                tt, tl, pp[one], vp[one], prec[one], dwd[one], self.pairs, nt, self.npoly
+            )
+        tt, tl = corr[:, :npairs], corr[:, npairs:].reshape(ns, -1, nt, self.nzv)
+        return ChunkResult(loglike, chi2, null, tt, tl, pp, vp, prec)
+
+    def normal_equations(self, result: ChunkResult, m) -> tuple[np.ndarray, np.ndarray]:
+        """``M`` [ns, p, p] (symmetric) and ``b`` [ns, p] of each spectrum of a chunk at the
+        valid-grid redshift index ``m`` [ns] (``0 .. nzv - 1``)."""
+        s, lag = np.arange(len(m)), self.nzv - 1 - np.asarray(m)
+        tt, tl = result.tt[s, :, lag], result.tl[s, :, :, lag]
+        ent, vec = _entries(
+            tt[..., None],
+            tl[..., None],
+            result.pp,
+            result.vp,
+            result.prec,
+            self.pairs,
+            self.nt,
+            self.npoly,
+        )
+        mat = np.zeros((len(m), self.p, self.p))
+        for i, row in enumerate(ent):
+            for k, e in enumerate(row):
+                mat[:, i, k] = mat[:, k, i] = np.broadcast_to(e, (len(m), 1))[:, 0]
+        return mat, np.stack([np.broadcast_to(v, (len(m), 1))[:, 0] for v in vec], axis=1)
 
     def prior_precision(self, flux, ivar) -> np.ndarray:
         """Diagonal prior precision of the coefficients, ``[ns, p]``: zero (flat) except for
@@ -288,17 +336,6 @@ class Design:
         peak = np.nanmax(np.abs(self.templates.flux[lines]), axis=1)
         prec[:, lines] = (peak[None, :] / (self.line_prior_scale * rms[:, None])) ** 2
         return prec
-
-    def _add_line_prior(self, mat, ivar, wd, flux):
-        """Add the Gaussian prior precision of the emission-line coefficients to ``mat``."""
-        prec = self.prior_precision(flux, ivar)
-        for i in np.flatnonzero(self.templates.is_line):
-            mat[i, i] += prec[:, i][:, None]
-
-    def _correlate_pairs(self, f_sq, f_cr):
-        prod = f_sq[:, None, :] * self.f_prod[None] + f_cr[:, None, :] * self.f_cross[None]
-        out = scipy.fft.irfft(prod, self.nfft, axis=-1, workers=-1)
-        return out[..., : self.nzv][..., ::-1]
 
     def design_matrix(self, m: int) -> np.ndarray:
         """The design matrix ``A`` [nwave_used, p] at redshift index ``m`` (of the full grid)."""

@@ -1,27 +1,25 @@
-"""Batched small positive-definite solves, vectorised over a trailing batch axis.
+"""Batched small positive-definite solves, vectorised over a batch of matrices.
 
-NumPy's batched ``cholesky`` pays a per-matrix overhead that dominates for millions of 9x9
-systems (one per spectrum and redshift). Here the loops run over the *matrix* indices and every
-operation acts on a whole batch at once, which is memory-bound and an order of magnitude faster.
+One 9x9 system per spectrum and redshift means millions of tiny matrices, and NumPy's batched
+``cholesky`` pays a per-matrix overhead that dominates. Here the loops run over the *matrix*
+indices and every operation acts on a whole batch at once. The entries are passed as a list of
+arrays that only need to broadcast against each other, so an entry that does not depend on the
+redshift (polynomial-polynomial terms) is a scalar per spectrum, not a repeated array; the grid
+code calls this one spectrum at a time, on arrays small enough to stay in cache.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["logdet_and_quadratic", "batched_logdet_quadratic", "PIVOT_TOL"]
+__all__ = ["logdet_and_quadratic", "cholesky_logdet_quadratic", "PIVOT_TOL"]
 
 #: A Jacobi-scaled pivot below this is treated as a degenerate direction (left out).
 PIVOT_TOL = 1e-10
 
 
-def logdet_and_quadratic(matrix, vector):
-    """NumPy version of :func:`batched_logdet_quadratic` (see there)."""
-    return batched_logdet_quadratic(np, matrix, vector)
-
-
-def batched_logdet_quadratic(xp, matrix, vector):
-    """Return ``log|M|`` and ``b^T M^{-1} b`` for a batch of symmetric positive-definite ``M``.
+def cholesky_logdet_quadratic(entries, vector):
+    """``log|M|``, ``b^T M^{-1} b`` and the number of dropped directions.
 
     The matrices are first scaled to unit diagonal (Jacobi preconditioning, exact in exact
     arithmetic), then Cholesky-factored. A direction whose scaled pivot falls below
@@ -30,43 +28,34 @@ def batched_logdet_quadratic(xp, matrix, vector):
 
     Parameters
     ----------
-    xp : module
-        The array module (``numpy``, or ``jax.numpy`` inside a jit-compiled function).
-    matrix : numpy.ndarray, shape (p, p, ...)
-        Symmetric matrices; only the lower triangle (``matrix[i, j]`` with ``i >= j``) is read.
-    vector : numpy.ndarray, shape (p, ...)
-        Right-hand sides.
+    entries : list of lists of numpy.ndarray
+        ``entries[i][j]`` for ``i >= j``: the lower triangle of ``M``, each entry an array of
+        the batch shape or broadcastable to it.
+    vector : list of numpy.ndarray
+        Right-hand sides ``b[i]``, broadcastable likewise.
 
     Returns
     -------
-    logdet, quad : numpy.ndarray, shape (...)
-        ``log det M`` and ``b^T M^{-1} b``.
-    n_dropped : numpy.ndarray of int, shape (...)
-        How many degenerate directions were dropped.
+    logdet, quad, n_dropped : numpy.ndarray
+        ``log det M``, ``b^T M^{-1} b`` and the number of dropped directions, with the
+        broadcast shape of the inputs.
     """
-    p = matrix.shape[0]
-    diag = xp.stack([matrix[i, i] for i in range(p)])
-    positive = diag > 0
-    scale = xp.where(positive, 1.0 / xp.sqrt(xp.where(positive, diag, 1.0)), 0.0)
-    logdet = xp.zeros(matrix.shape[2:])
-    quad = xp.zeros(matrix.shape[2:])
-    n_dropped = xp.zeros(matrix.shape[2:], dtype=int)
+    p = len(vector)
+    diag = [np.asarray(entries[i][i], dtype=float) for i in range(p)]
+    scale = [np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 0.0) for d in diag]
     chol = [[None] * p for _ in range(p)]
     y = [None] * p
+    logdet = quad = n_dropped = 0
     for j in range(p):
-        s = matrix[j, j] * scale[j] * scale[j]
+        s = diag[j] * scale[j] * scale[j]
         for k in range(j):
             s = s - chol[j][k] * chol[j][k]
         ok = s > PIVOT_TOL
-        n_dropped = n_dropped + (~ok).astype(int)
-        piv = xp.sqrt(xp.where(ok, s, 1.0))
-        logdet = logdet + xp.where(
-            ok, xp.log(piv) * 2.0 - 2.0 * xp.log(xp.where(ok, scale[j], 1.0)), 0.0
-        )
-        inv = xp.where(ok, 1.0 / piv, 0.0)
-        chol[j][j] = piv
+        n_dropped = n_dropped + ~ok
+        logdet = logdet + np.log(np.where(ok, s * diag[j], 1.0))
+        inv = np.where(ok, 1.0 / np.sqrt(np.where(ok, s, 1.0)), 0.0)
         for i in range(j + 1, p):
-            s = matrix[i, j] * scale[i] * scale[j]
+            s = entries[i][j] * (scale[i] * scale[j])
             for k in range(j):
                 s = s - chol[i][k] * chol[j][k]
             chol[i][j] = s * inv
@@ -75,4 +64,19 @@ def batched_logdet_quadratic(xp, matrix, vector):
             r = r - chol[j][k] * y[k]
         y[j] = r * inv
         quad = quad + y[j] * y[j]
-    return logdet, quad, n_dropped
+    return logdet, quad, np.asarray(n_dropped, dtype=int)
+
+
+def logdet_and_quadratic(matrix, vector):
+    """:func:`cholesky_logdet_quadratic` for stacked arrays.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray, shape (p, p, ...)
+        Symmetric matrices; only the lower triangle (``matrix[i, j]`` with ``i >= j``) is read.
+    vector : numpy.ndarray, shape (p, ...)
+        Right-hand sides.
+    """
+    matrix, vector = np.asarray(matrix, dtype=float), np.asarray(vector, dtype=float)
+    entries = [[matrix[i, j] for j in range(i + 1)] for i in range(matrix.shape[0])]
+    return cholesky_logdet_quadratic(entries, list(vector))

@@ -145,10 +145,7 @@ class RedshiftPosterior:
     def _best_fit(self, result: ChunkResult, imap, ivar):
         """Coefficients at the MAP (pseudo-inverse) and the model summed over pixels with data."""
         d = self._design
-        s = np.arange(imap.size)
-        mat = np.moveaxis(result.matrix[:, :, s, imap], -1, 0)  # [ns, p, p], lower triangle
-        mat = np.tril(mat) + np.swapaxes(np.tril(mat, -1), 1, 2)
-        vec = result.vector[:, s, imap].T
+        mat, vec = d.normal_equations(result, imap)
         coeffs = np.einsum("sij,sj->si", np.linalg.pinv(mat, rcond=1e-12, hermitian=True), vec)
         colsum = d.column_sums(d.m_a + imap, ivar > 0)  # [ns, p]
         return coeffs, np.einsum("sp,sp->s", coeffs, colsum)
