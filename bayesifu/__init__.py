@@ -55,6 +55,7 @@ __all__ += ["read_templates", "redshift_posterior"]
 
 from .binning import (  # noqa: E402
     BinnedLikelihood,
+    BinnedMapLikelihood,
     BinnedSpectra,
     BinnedSpectraLikelihood,
     BinnedValues,
@@ -68,6 +69,7 @@ from .binning import (  # noqa: E402
 
 __all__ += [
     "BinnedLikelihood",
+    "BinnedMapLikelihood",
     "BinnedSpectra",
     "BinnedSpectraLikelihood",
     "BinnedValues",

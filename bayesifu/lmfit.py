@@ -157,7 +157,9 @@ def lm_fit(
             f"lm_fit: {n} residuals cannot constrain {len(names)} parameters; need more data"
         )
     if jac == "jax":
-        jac_fn = jax.jit(jax.jacfwd(resid))
+        # the banded solves define only a reverse-mode derivative (custom_vjp)
+        banded = getattr(lik, "method", None) == "banded"
+        jac_fn = jax.jit(jax.jacrev(resid) if banded else jax.jacfwd(resid))
 
         def jac_arg(t):
             return np.asarray(jac_fn(jnp.asarray(t)))

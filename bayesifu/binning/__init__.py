@@ -5,6 +5,7 @@ See :class:`Binning` (any bin-id map as a sparse operator :math:`\\mathbf T`, wi
 :func:`calibrate_noise_ratio` (:math:`1 + \\alpha\\log_{10}N`).
 """
 
+from .binned_map import BinnedMapLikelihood
 from .likelihood import BinnedLikelihood, BinnedSpectraLikelihood
 from .operator import BinnedValues, Binning, BinningWarning, covariance_of_sum, elliptical_radius
 from .sed import SEDBinning, reduced_chi2, sed_bins
@@ -25,6 +26,7 @@ __all__ = [
     "noise_ratio",
     "BinnedSpectra",
     "BinnedLikelihood",
+    "BinnedMapLikelihood",
     "BinnedSpectraLikelihood",
     "bin_spectra",
     "SEDBinning",

@@ -44,7 +44,8 @@ def register(subparsers) -> None:
         "--correlation",
         default="gaussian",
         help="FILE with a CORREL table (e.g. the SNRG file), 'gaussian' (sigma 1.92, "
-        "rlim 6.4 spaxels) or 'none' (independent spaxels); default gaussian",
+        "rlim 6.4 spaxels; reduced-rank path, white intrinsic scatter) or 'none' (independent "
+        "spaxels); default gaussian",
     )
     p.add_argument("--correlation-ext", default="CORREL", help="extension of FILE")
     p.add_argument("--sampler", choices=["nuts", "emcee"], default="nuts")
@@ -78,6 +79,53 @@ def _correlation(args, shape):
     return SpatialCorrelation.from_fits(choice, args.correlation_ext, shape=shape)
 
 
+def _spaxel_flux(path, m):
+    """``SPX_MFLUX`` and its variance from the MAPS file, if usable on every bin member."""
+    from ..io import read_map
+
+    try:
+        flux = read_map(path, "SPX_MFLUX")
+    except BayesifuError:
+        return None
+    good = m.good
+    ok = np.isfinite(flux.variance[good]) & (flux.variance[good] > 0) & (flux.data[good] > 0)
+    return flux if ok.all() and not flux.mask[good].any() else None
+
+
+def likelihood(args, m):
+    """The likelihood of map ``m``: per spaxel, or over the bins of a binned map (``BINID``)."""
+    from ..binning import BinnedMapLikelihood
+    from ..likelihood import EIGEN_MAX_N, MapLikelihood
+
+    corr = _correlation(args, m.shape)
+    method = "auto"
+    if args.correlation.lower() == "gaussian" and m.n_good <= EIGEN_MAX_N:
+        # The tapered Gaussian is positive-definite, so "auto" would take the banded path, whose
+        # intrinsic scatter is correlated like the noise. A sigma = 1.92 Gaussian claims almost
+        # no noise power at high spatial frequencies, where real maps do have power (white-ish
+        # measurement and model scatter): there, scatter correlated like the noise must grow to
+        # ~14 km/s on 7815-3702 H-alpha and inflates every posterior width ~10x. The eigen path
+        # is the same density without scatter, and its scatter is white (s^2 C + tau^2 I at full
+        # rank), as with the real CORREL matrix; tests/test_cli_fit.py shows the difference.
+        method = "eigen"
+    if m.binid is None:
+        return MapLikelihood(m, corr, method=method)
+    flux = _spaxel_flux(args.maps, m)
+    lik = BinnedMapLikelihood(
+        m,
+        corr,
+        flux=None if flux is None else flux.data,
+        spaxel_variance=None if flux is None else flux.variance,
+        method=method,
+    )
+    weights = "uniform" if flux is None else "SPX_MFLUX"
+    print(
+        f"binned map (BINID): {lik.n} bins of {lik.n_spaxels} spaxels; model averaged over "
+        f"each bin with {weights} weights"
+    )
+    return lik
+
+
 def disk_lm_fit(lik):
     """Best of four Levenberg-Marquardt disk fits (starting PA 0, 90, 180, 270 deg), or None.
 
@@ -91,12 +139,13 @@ def disk_lm_fit(lik):
 
     x = jnp.asarray(lik.x, dtype=float)
     y = jnp.asarray(lik.y, dtype=float)
+    to_data = getattr(lik, "bin_model", lambda v: v)  # binned map: average over each bin
     best = None
     for pa in (0.0, 90.0, 180.0, 270.0):
         guess = dict(x0=float(np.mean(lik.x)), y0=float(np.mean(lik.y)), pa=pa, inc=45.0,
                      vsys=float(np.median(lik.data)), vmax=100.0, rt=3.0)  # fmt: skip
         try:
-            fit = lm_fit(lambda p: disk_velocity(x, y, DiskParams(**p)), guess, lik=lik)
+            fit = lm_fit(lambda p: to_data(disk_velocity(x, y, DiskParams(**p))), guess, lik=lik)
         except BayesifuError:  # this start leaves the model's domain; try the next
             continue
         ok = 5 < fit.values["inc"] < 85 and fit.values["vmax"] > 0 and fit.values["rt"] > 0
@@ -125,17 +174,19 @@ def run(args) -> int:
 
     from .. import _arviz
     from ..io import read_map
-    from ..likelihood import MapLikelihood
     from ..sampling import sample
 
     for label in ("chains", "draws"):
         if getattr(args, label) < 1:
             raise InputError(f"--{label} must be at least 1, got {getattr(args, label)}")
+    if Path(args.out).is_dir():
+        raise InputError(f"--out {args.out!r} is a folder; give a file name, e.g. posterior.nc")
     m = read_map(args.maps, args.ext, channel=args.channel)
-    lik = MapLikelihood(m, _correlation(args, m.shape))
+    lik = likelihood(args, m)
     module = importlib.import_module(f"bayesifu.models.{args.model}")
     kwargs = {} if args.scatter is None else {"scatter": dist.HalfNormal(args.scatter)}
-    print(f"bayesifu fit: {m.name}: {lik.n} spaxels, likelihood {lik.method} (dof {lik.dof})")
+    what = "bins" if m.binid is not None else "spaxels"
+    print(f"bayesifu fit: {m.name}: {lik.n} {what}, likelihood {lik.method} (dof {lik.dof})")
     options = {"progress_bar": True}
     if args.model == "disk":
         start = _disk_start(lik)
@@ -186,12 +237,20 @@ def plot_maps(model, params: dict, lik, m, path: str, title: str = "", **kwargs)
     from ..sampling import predict
 
     mu = next(iter(predict(model, dict(params), lik.x, lik.y, lik, **kwargs).values()))
-    mu = np.broadcast_to(mu, (lik.n,)) if mu.size != m.data.size else mu.ravel()[lik.index]
+    binned = hasattr(lik, "bin_model")
+    if binned:  # the model of each bin, shown on its spaxels
+        mu = np.asarray(lik.bin_model(mu))
+    elif mu.size != m.data.size:
+        mu = np.broadcast_to(mu, (lik.n,))
+    else:
+        mu = mu.ravel()[lik.index]
     white = lik.whiten_spaxels(
         lik.data - mu, scale=params.get("error_scale", 1.0), scatter=params.get("scatter", 0.0)
     )
 
     def as_map(values):
+        if binned:
+            return lik.to_map(values)
         out = np.full(m.shape, np.nan)
         out.ravel()[lik.index] = np.asarray(values)
         return out
