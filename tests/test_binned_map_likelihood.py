@@ -143,8 +143,7 @@ def real(request):
     from pathlib import Path
 
     data = Path(__file__).parent / "data"
-    if not (data / MAPS).exists() or not (data / SNRG).exists():
-        pytest.skip("real MaNGA files not present")
+    assert (data / MAPS).exists() and (data / SNRG).exists(), "committed MaNGA test files missing"
     m = bi.read_map(data / MAPS, "STELLAR_VEL")
     corr = bi.SpatialCorrelation.from_fits(data / SNRG, "CORREL")
     flux = bi.read_map(data / MAPS, "SPX_MFLUX")

@@ -16,8 +16,7 @@ MAPS = "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
 @pytest.fixture
 def snrg(data_dir):
     path = data_dir / SNRG
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    assert path.exists(), f"committed test data missing: {path}"
     return path
 
 
@@ -51,8 +50,7 @@ def test_bin_snrg_with_real_correl(snrg, tmp_path, capsys):
 
 def test_bin_maps_channel_gaussian(data_dir, tmp_path, capsys):
     path = data_dir / MAPS
-    if not path.exists():
-        pytest.skip(f"{path} not present")
+    assert path.exists(), f"committed test data missing: {path}"
     out = tmp_path / "hda.fits"
     rc = main(
         ["bin", str(path), "--ext", "SPECINDEX", "--channel", "HDeltaA", "--target-sn", "8",

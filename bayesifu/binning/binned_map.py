@@ -125,7 +125,7 @@ class BinnedMapLikelihood(CorrelatedNormal):
         self.shape = tuple(map.shape)
         bins = Binning(np.where(map.good, map.binid, -1))
         if correlation is not None:
-            _check_correlation(correlation, self.shape, map.good, map.name)
+            _check_correlation(correlation, map.good, map.name)
         row = bins.row
         member = np.flatnonzero(row >= 0)
         member = member[np.argsort(row[member], kind="stable")]  # bin by bin

@@ -226,7 +226,7 @@ def plot_pairs(idata, names, path: str) -> str:
     """Posterior pairs of ``names`` (:func:`bayesifu.plots.plot_pairs`) written to ``path``."""
     from .. import plots
 
-    fig = plots.plot_pairs(idata, var_names=list(names))
+    fig = plots.plot_pairs(idata, var_names=list(names), kind="scatter")
     plots.save_figure(fig, path, dpi=90, bbox_inches="tight")
     return path
 
