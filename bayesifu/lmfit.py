@@ -196,7 +196,7 @@ def lm_fit(
     )
 
 
-def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0)) -> list[LMResult]:
+def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0), *, domain=True) -> list[LMResult]:
     """Levenberg-Marquardt thin-disk fits (:mod:`bayesifu.kinematics`) from several starting PAs.
 
     A velocity field has local optima (e.g. a PA flipped by 180 deg, which the positive-``vmax``
@@ -211,12 +211,16 @@ def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0)) -> list[LMResult]:
         The velocity map and its covariance (the residuals are whitened by it).
     pa_starts : sequence of float
         Starting position angles [deg].
+    domain : bool
+        Keep only the fits inside the disk model's domain (5 < inc < 85 deg, rt > 0); False
+        keeps every fit that converged (e.g. to show that the inclination runs to 0).
 
     Returns
     -------
     list of LMResult
-        The fits inside the disk model's domain (5 < inc < 85 deg, vmax > 0, rt > 0), best
-        (lowest chi-square) first, with the PA wrapped into [0, 360); empty if none.
+        The fits, best (lowest chi-square) first, with a negative ``inc`` or ``vmax`` turned into
+        the equivalent positive one (``vmax`` negative: PA + 180 deg) and the PA wrapped into
+        [0, 360); empty if none. The errors refer to the values before these changes of sign.
     """
     from .kinematics import DiskParams, disk_velocity
 
@@ -232,8 +236,12 @@ def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0)) -> list[LMResult]:
         except BayesifuError:  # this start leaves the model's domain; try the next
             continue
         v = fit.values
-        if 5 < v["inc"] < 85 and v["vmax"] > 0 and v["rt"] > 0:
-            v["pa"] = v["pa"] % 360.0
+        if v["inc"] < 0:  # sin i changes sign, cos i does not
+            v["inc"], v["vmax"] = -v["inc"], -v["vmax"]
+        if v["vmax"] < 0:
+            v["vmax"], v["pa"] = -v["vmax"], v["pa"] + 180.0
+        v["pa"] = v["pa"] % 360.0
+        if not domain or (5 < v["inc"] < 85 and v["rt"] > 0):
             fits.append(fit)
     return sorted(fits, key=lambda f: f.chi2)
 

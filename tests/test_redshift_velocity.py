@@ -94,6 +94,8 @@ def test_disk_lm_fits_multistart_finds_the_disk():
         err = best.errors[name]
         assert abs(best.values[name] - getattr(truth, name)) < 5 * err, name
     assert best.chi2 < stats.chi2(lik.dof - 7).ppf(0.999)
+    every = disk_lm_fits(lik, pa_starts=(0.0, 180.0), domain=False)
+    assert every and all(f.values["vmax"] >= 0 and f.values["inc"] >= 0 for f in every)
 
 
 def test_constant_model_log_density_is_the_correlated_normal():
