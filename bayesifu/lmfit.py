@@ -218,8 +218,8 @@ def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0), *, domain=True) -> li
     Returns
     -------
     list of LMResult
-        The fits, best (lowest chi-square) first, with a negative ``inc`` or ``vmax`` turned into
-        the equivalent positive one (``vmax`` negative: PA + 180 deg) and the PA wrapped into
+        The fits, best (lowest chi-square) first, with ``inc`` mapped to the equivalent value in
+        [0, 90] deg, a negative ``vmax`` turned positive (PA + 180 deg) and the PA wrapped into
         [0, 360); empty if none. The errors refer to the values before these changes of sign.
     """
     from .kinematics import DiskParams, disk_velocity
@@ -236,8 +236,10 @@ def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0), *, domain=True) -> li
         except BayesifuError:  # this start leaves the model's domain; try the next
             continue
         v = fit.values
-        if v["inc"] < 0:  # sin i changes sign, cos i does not
-            v["inc"], v["vmax"] = -v["inc"], -v["vmax"]
+        inc = (v["inc"] + 180.0) % 360.0 - 180.0
+        if inc < 0:  # sin i changes sign, cos i does not
+            inc, v["vmax"] = -inc, -v["vmax"]
+        v["inc"] = min(inc, 180.0 - inc)  # only sin i and cos^2 i enter
         if v["vmax"] < 0:
             v["vmax"], v["pa"] = -v["vmax"], v["pa"] + 180.0
         v["pa"] = v["pa"] % 360.0

@@ -1,5 +1,7 @@
 """Redshift summaries as velocity maps with the full spatial covariance."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -94,8 +96,15 @@ def test_disk_lm_fits_multistart_finds_the_disk():
         err = best.errors[name]
         assert abs(best.values[name] - getattr(truth, name)) < 5 * err, name
     assert best.chi2 < stats.chi2(lik.dof - 7).ppf(0.999)
+    v_true = bi.disk_velocity(lik.x, lik.y, truth)
+    for same in (  # the equivalences that disk_lm_fits uses to normalise its fits
+        dataclasses.replace(truth, inc=180.0 - truth.inc),
+        dataclasses.replace(truth, inc=-truth.inc, vmax=-truth.vmax),
+        dataclasses.replace(truth, pa=truth.pa - 180.0, vmax=-truth.vmax),
+    ):
+        np.testing.assert_allclose(bi.disk_velocity(lik.x, lik.y, same), v_true, atol=1e-9)
     every = disk_lm_fits(lik, pa_starts=(0.0, 180.0), domain=False)
-    assert every and all(f.values["vmax"] >= 0 and f.values["inc"] >= 0 for f in every)
+    assert every and all(f.values["vmax"] >= 0 and 0 <= f.values["inc"] <= 90 for f in every)
 
 
 def test_constant_model_log_density_is_the_correlated_normal():
