@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import least_squares
 
-from .errors import EmptyDataError, InputError, SamplingError
+from .errors import BayesifuError, EmptyDataError, InputError, SamplingError
 
-__all__ = ["LMResult", "lm_fit"]
+__all__ = ["LMResult", "lm_fit", "disk_lm_fits", "disk_lm_fit"]
 
 
 @dataclass
@@ -196,3 +196,61 @@ def lm_fit(
         seconds=seconds,
         jacobian=np.asarray(sol.jac),
     )
+
+
+def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0), *, domain=True) -> list[LMResult]:
+    """Levenberg-Marquardt thin-disk fits (:mod:`bayesifu.kinematics`) from several starting PAs.
+
+    A velocity field has local optima (e.g. a PA flipped by 180 deg, which the positive-``vmax``
+    prior excludes but where chains started at random can stall). Each start begins at the mean
+    position of the data, inclination 45 deg, the median velocity, ``vmax`` 100 km/s and
+    ``rt`` 3 spaxels. The Jacobian is JAX's (see :func:`lm_fit`). For a binned map
+    (:class:`~bayesifu.binning.BinnedMapLikelihood`) the model is averaged over each bin.
+
+    Parameters
+    ----------
+    lik : MapLikelihood or BinnedMapLikelihood
+        The velocity map and its covariance (the residuals are whitened by it).
+    pa_starts : sequence of float
+        Starting position angles [deg].
+    domain : bool
+        Keep only the fits inside the disk model's domain (5 < inc < 85 deg, rt > 0); False
+        keeps every fit that converged (e.g. to show that the inclination runs to 0).
+
+    Returns
+    -------
+    list of LMResult
+        The fits, best (lowest chi-square) first, with ``inc`` mapped to the equivalent value in
+        [0, 90] deg, a negative ``vmax`` turned positive (PA + 180 deg) and the PA wrapped into
+        [0, 360); empty if none. The errors refer to the values before these changes of sign.
+    """
+    from .kinematics import DiskParams, disk_velocity
+
+    x = jnp.asarray(lik.x, dtype=float)
+    y = jnp.asarray(lik.y, dtype=float)
+    to_data = getattr(lik, "bin_model", lambda v: v)  # binned map: average over each bin
+    fits = []
+    for pa in pa_starts:
+        guess = dict(x0=float(np.mean(lik.x)), y0=float(np.mean(lik.y)), pa=float(pa), inc=45.0,
+                     vsys=float(np.median(lik.data)), vmax=100.0, rt=3.0)  # fmt: skip
+        try:
+            fit = lm_fit(lambda p: to_data(disk_velocity(x, y, DiskParams(**p))), guess, lik=lik)
+        except BayesifuError:  # this start leaves the model's domain; try the next
+            continue
+        v = fit.values
+        inc = (v["inc"] + 180.0) % 360.0 - 180.0
+        if inc < 0:  # sin i changes sign, cos i does not
+            inc, v["vmax"] = -inc, -v["vmax"]
+        v["inc"] = min(inc, 180.0 - inc)  # only sin i and cos^2 i enter
+        if v["vmax"] < 0:
+            v["vmax"], v["pa"] = -v["vmax"], v["pa"] + 180.0
+        v["pa"] = v["pa"] % 360.0
+        if not domain or (5 < v["inc"] < 85 and v["rt"] > 0):
+            fits.append(fit)
+    return sorted(fits, key=lambda f: f.chi2)
+
+
+def disk_lm_fit(lik, pa_starts=(0.0, 90.0, 180.0, 270.0)) -> LMResult | None:
+    """The best of :func:`disk_lm_fits` (starting PA 0, 90, 180, 270 deg), or None."""
+    fits = disk_lm_fits(lik, pa_starts)
+    return fits[0] if fits else None

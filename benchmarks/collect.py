@@ -17,7 +17,7 @@ ORDER = [
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
     ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
-    ("abell478/abell478.md", "uv run python benchmarks/abell478_redshift.py"),
+    ("abell478/abell478.md", "uv run python benchmarks/abell478_redshift.py --cube CUBE --disk"),
 ]
 
 

@@ -17,7 +17,7 @@ from bayesifu.errors import EmptyDataError, InputError
 from bayesifu.likelihood import MapLikelihood
 from bayesifu.sampling import sample
 
-MODELS = ["disk", "plane", "sersic", "polynomial_surface"]
+MODELS = ["disk", "plane", "sersic", "polynomial_surface", "constant"]
 
 
 def _small_lik(values, seed=0):
@@ -168,6 +168,7 @@ def test_main_runs(name, monkeypatch):
         "plane": ("z0", "gx", "gy", "g"),
         "sersic": ("x0", "re", "n", "total_flux"),
         "polynomial_surface": ("theta", "coef", "scatter"),
+        "constant": ("v0",),
     }[name]
     assert set(expected) <= set(post)
     assert jax.config.jax_enable_x64

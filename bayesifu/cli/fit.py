@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BayesifuError, InputError
+from ..lmfit import disk_lm_fit  # the LM start lives in the library
 
 __all__ = ["register", "run", "MODELS"]
 
@@ -124,36 +125,6 @@ def likelihood(args, m):
         f"each bin with {weights} weights"
     )
     return lik
-
-
-def disk_lm_fit(lik):
-    """Best of four Levenberg-Marquardt disk fits (starting PA 0, 90, 180, 270 deg), or None.
-
-    A velocity field has local optima (e.g. the PA flipped by 180 deg with vmax of the other
-    sign is excluded by the prior, but chains started at random can stall near it).
-    """
-    import jax.numpy as jnp
-
-    from ..kinematics import DiskParams, disk_velocity
-    from ..lmfit import lm_fit
-
-    x = jnp.asarray(lik.x, dtype=float)
-    y = jnp.asarray(lik.y, dtype=float)
-    to_data = getattr(lik, "bin_model", lambda v: v)  # binned map: average over each bin
-    best = None
-    for pa in (0.0, 90.0, 180.0, 270.0):
-        guess = dict(x0=float(np.mean(lik.x)), y0=float(np.mean(lik.y)), pa=pa, inc=45.0,
-                     vsys=float(np.median(lik.data)), vmax=100.0, rt=3.0)  # fmt: skip
-        try:
-            fit = lm_fit(lambda p: to_data(disk_velocity(x, y, DiskParams(**p))), guess, lik=lik)
-        except BayesifuError:  # this start leaves the model's domain; try the next
-            continue
-        ok = 5 < fit.values["inc"] < 85 and fit.values["vmax"] > 0 and fit.values["rt"] > 0
-        if ok and (best is None or fit.chi2 < best.chi2):
-            best = fit
-    if best is not None:
-        best.values["pa"] = best.values["pa"] % 360.0
-    return best
 
 
 def _disk_start(lik):
