@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import scipy.optimize
 from numpyro import handlers
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 from numpyro.infer import MCMC, NUTS, init_to_uniform
@@ -276,23 +277,37 @@ def laplace_inverse_mass(model, args, kwargs, init_strategy, key, dense=True):
     """Inverse Hessian of NumPyro's potential at the posterior mode, as an initial inverse mass.
 
     The potential is that of the unconstrained space (what NUTS moves in); its mode is found by
-    BFGS from the start given by ``init_strategy`` (the start itself if BFGS does not improve
-    it), so the result is the covariance of the Laplace approximation there. Eigenvalues are
-    replaced by their absolute values, floored at ``1e-10`` of the largest, so the matrix is
-    positive definite even off the mode. Returns a dense matrix, or its diagonal.
+    BFGS (:func:`scipy.optimize.minimize` on the jitted potential and gradient) from the start
+    given by ``init_strategy`` (the start itself if BFGS does not improve it), and the Hessian
+    by central differences of the gradient, so the result is the covariance of the Laplace
+    approximation there. Eigenvalues are replaced by their absolute values, floored at
+    ``1e-10`` of the largest, so the matrix is positive definite even off the mode. Returns a
+    dense matrix, or its diagonal.
     """
     info = initialize_model(
         key, model, model_args=args, model_kwargs=kwargs, init_strategy=init_strategy
     )
     flat, unravel = jax.flatten_util.ravel_pytree(info.param_info.z)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda f: info.potential_fn(unravel(f))))
 
-    def potential(f):
-        return info.potential_fn(unravel(f))
+    def fun(f):
+        value, grad = value_and_grad(jnp.asarray(f))
+        return float(value), np.asarray(grad, dtype=float)
 
-    mode = jax.scipy.optimize.minimize(potential, flat, method="BFGS")
-    if bool(jnp.isfinite(mode.fun)) and float(mode.fun) <= float(potential(flat)):
-        flat = mode.x
-    hess = np.asarray(jax.hessian(potential)(flat))
+    start = np.asarray(flat, dtype=float)
+    with warnings.catch_warnings():  # trial steps outside the support give inf: BFGS backs off
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mode = scipy.optimize.minimize(fun, start, jac=True, method="BFGS")
+    x = mode.x if np.isfinite(mode.fun) and mode.fun <= fun(start)[0] else start
+    # central differences of the compiled gradient (exact for a quadratic potential); one
+    # compilation instead of BFGS and Hessian programs of their own
+    step = 1e-5 * np.maximum(1.0, np.abs(x))
+    hess = np.array(
+        [
+            (fun(x + h * e)[1] - fun(x - h * e)[1]) / (2 * h)
+            for h, e in zip(step, np.eye(x.size), strict=True)
+        ]
+    )
     if not np.all(np.isfinite(hess)):
         raise SamplingError(
             "init_mass='laplace': the Hessian of the log-density is not finite at the start; "
