@@ -2,6 +2,7 @@
 
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -9,11 +10,19 @@ import numpyro.distributions as dist
 import pytest
 import scipy.sparse as sp
 import scipy.stats as st
+from numpyro.infer import init_to_value
 
 from bayesifu import _arviz
 from bayesifu.errors import InputError, SamplingError
 from bayesifu.likelihood import CorrelatedNormal
-from bayesifu.sampling import ConvergenceWarning, _finish, check_convergence, observe, sample
+from bayesifu.sampling import (
+    ConvergenceWarning,
+    _finish,
+    check_convergence,
+    laplace_inverse_mass,
+    observe,
+    sample,
+)
 
 TAU = 3.0
 
@@ -68,6 +77,30 @@ def test_nuts_conjugate_posterior(problem):
     np.testing.assert_array_equal(_arviz.group(idata, "observed_data")["obs"], y)
     attrs = _arviz.group(idata, "posterior").attrs
     assert attrs["sampler"] == "nuts" and "likelihood_obs" in attrs
+
+
+def test_laplace_inverse_mass_is_the_gaussian_posterior_covariance(problem):
+    """For a Gaussian posterior, BFGS from a start off the mode and the inverse Hessian there
+    give exactly the posterior covariance (here against the closed form)."""
+    design, lik, _, post_cov, _, _ = problem
+    start = init_to_value(values={"b": jnp.array([3.0, 1.0])})
+    key = jax.random.PRNGKey(0)
+    dense = laplace_inverse_mass(linear_model, (design, lik), {}, start, key)
+    np.testing.assert_allclose(dense, post_cov, rtol=1e-6, atol=1e-12)
+    diag = laplace_inverse_mass(linear_model, (design, lik), {}, start, key, dense=False)
+    np.testing.assert_allclose(diag, np.diag(post_cov), rtol=1e-6)
+
+
+def test_nuts_laplace_mass_short_warmup_conjugate_posterior(problem):
+    """The preconditioned run (fixed Laplace mass, 100 warmup) samples the same posterior."""
+    design, lik, post_mean, post_cov, _, _ = problem
+    opts = {"dense_mass": True, "init_mass": "laplace", "adapt_mass": False}
+    idata = sample(
+        linear_model, design, lik, chains=2, draws=1500, warmup=100, seed=6, sampler_options=opts
+    )
+    _check_moments(idata, post_mean, post_cov)
+    # 2 chains on one host device run vectorised by default
+    assert _arviz.group(idata, "posterior").attrs["chain_method"] == "vectorized"
 
 
 def test_emcee_conjugate_posterior(problem):
@@ -183,5 +216,9 @@ def test_bad_arguments(problem):
         sample(linear_model, design, lik, sampler="emcee", sampler_options={"walkers": 2})
     with pytest.raises(InputError, match="sampler_options"):
         sample(linear_model, design, lik, sampler_options={"foo": 1})
+    with pytest.raises(InputError, match="init_mass"):
+        sample(linear_model, design, lik, sampler_options={"init_mass": "hessian"})
+    with pytest.raises(InputError, match="adapt_mass"):
+        sample(linear_model, design, lik, sampler_options={"adapt_mass": False})
     with pytest.raises(SamplingError, match="no latent"):
         sample(lambda obs=None: numpyro.factor("f", 0.0))

@@ -106,6 +106,7 @@ def _fit(lik, label, args, out: Path, stem: str, start_values: dict):
                 values={k: jnp.asarray(v) for k, v in start_values.items()}
             ),
             "dense_mass": True,
+            "init_mass": "laplace",  # warmup starts preconditioned (benchmarks/bench_sampling.py)
             "progress_bar": args.progress,
         },
     )
