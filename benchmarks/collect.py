@@ -17,6 +17,11 @@ ORDER = [
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
     ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
+    (
+        "redshift_abell478_cube.md",
+        "uv run python benchmarks/bench_redshift.py --cube CUBE --templates "
+        "TEMPLATES/spDR2-02[3-7].fit --out benchmarks/results/redshift_abell478_cube.md",
+    ),
     ("abell478/abell478.md", "uv run python benchmarks/abell478_redshift.py --cube CUBE --disk"),
 ]
 

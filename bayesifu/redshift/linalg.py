@@ -51,20 +51,25 @@ def cholesky_logdet_quadratic(entries, vector):
         for k in range(j):
             s = s - chol[j][k] * chol[j][k]
         ok = s > PIVOT_TOL
-        n_dropped = n_dropped + ~ok
-        logdet = logdet + np.log(np.where(ok, s * diag[j], 1.0))
-        inv = np.where(ok, 1.0 / np.sqrt(np.where(ok, s, 1.0)), 0.0)
+        if np.all(ok):  # the common case, without the masked arithmetic
+            logdet = logdet + np.log(s * diag[j])
+            inv = 1.0 / np.sqrt(s)
+        else:
+            n_dropped = n_dropped + ~ok
+            logdet = logdet + np.log(np.where(ok, s * diag[j], 1.0))
+            inv = np.where(ok, 1.0 / np.sqrt(np.where(ok, s, 1.0)), 0.0)
         for i in range(j + 1, p):
             s = entries[i][j] * (scale[i] * scale[j])
             for k in range(j):
                 s = s - chol[i][k] * chol[j][k]
-            chol[i][j] = s * inv
+            s *= inv
+            chol[i][j] = s
         r = vector[j] * scale[j]
         for k in range(j):
             r = r - chol[j][k] * y[k]
         y[j] = r * inv
         quad = quad + y[j] * y[j]
-    return logdet, quad, np.asarray(n_dropped, dtype=int)
+    return logdet, quad, np.broadcast_to(np.asarray(n_dropped, dtype=int), np.shape(quad))
 
 
 def logdet_and_quadratic(matrix, vector):
