@@ -185,7 +185,8 @@ def main(argv=None):
         "bootstrap (b): 200 resampled xcorr curves (seed 004)": t_boot_b / args.nboot,
     }
     lines = [
-        "## Redshift posterior on a grid",
+        "## Redshift posterior on a grid"
+        + ("" if args.cube is None else f": real cube {cube_name}"),
         "",
         f"{NWAVE} channels, {z_grid.size} redshifts (0 < z < 1, dlog10(1+z) = 1e-4), {NT} "
         f"templates + {NPOLY} Legendre terms; {os.cpu_count()} CPU cores "
