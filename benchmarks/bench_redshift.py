@@ -217,7 +217,8 @@ def main(argv=None):
         lines.append(f"| {name} | {sec:.4g} | {1 / sec:.4g} | {sec / ours:.3g}x |")
     lines += [
         "",
-        f"Baselines: the faster of default BLAS threads and one BLAS thread. Largest relative difference of chi2 between the FFT grid and the numpy loop: {agree:.1e}."
+        "Baselines: the faster of default BLAS threads and one BLAS thread. "
+        f"Largest relative difference of chi2 between the FFT grid and the numpy loop: {agree:.1e}."
         f" The shifted-template matrix of the bootstrap took {t_build:.2f} s to build (not "
         "counted).",
         "",
