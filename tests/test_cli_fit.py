@@ -27,8 +27,9 @@ def test_fit_binned_stellar_velocity(maps, data_dir, tmp_path, capsys, correlati
     out = tmp_path / "stellar.nc"
     # the ArviZ pair plot of 30 draws takes about a minute (2-D KDE): draw the PNGs once
     plots = [] if correlation == SNRG else ["--no-plots"]
-    # independent bins with the 3-parameter plane (no LM start): the CLI path, quicker
-    model, name = ("plane", "gx") if correlation == "none" else ("disk", "vmax")
+    # the disk (LM start, PNGs) once, with the real CORREL; the quicker 3-parameter plane for the
+    # other correlation paths
+    model, name = ("disk", "vmax") if correlation == SNRG else ("plane", "gx")
     scatter = ["--scatter", "10"] if correlation == "gaussian" else []
     rc = main(["fit", str(maps), "--ext", "STELLAR_VEL", "--correlation", corr, "--out", str(out),
                "--model", model] + TINY + plots + scatter)  # fmt: skip
