@@ -254,7 +254,8 @@ def check_convergence(posterior: dict, latent, diverging=None, *, chains_are_wal
                 rhat = float(split_gelman_rubin(col))
                 if not np.isfinite(rhat) or rhat > RHAT_MAX:
                     worst_rhat[label] = rhat
-            ess = float(effective_sample_size(col))
+            with np.errstate(divide="ignore"):  # a few anticorrelated draws give tau = 0
+                ess = float(effective_sample_size(col))
             if ess < ESS_PER_CHAIN_MIN * col.shape[0]:
                 low_ess[label] = ess
     if worst_rhat:
@@ -287,8 +288,13 @@ def laplace_inverse_mass(model, args, kwargs, init_strategy, key, dense=True):
     info = initialize_model(
         key, model, model_args=args, model_kwargs=kwargs, init_strategy=init_strategy
     )
-    flat, unravel = jax.flatten_util.ravel_pytree(info.param_info.z)
-    value_and_grad = jax.jit(jax.value_and_grad(lambda f: info.potential_fn(unravel(f))))
+    return _laplace(info.potential_fn, info.param_info.z, dense)
+
+
+def _laplace(potential_fn, z, dense):
+    """:func:`laplace_inverse_mass` for a potential and an unconstrained start ``z``."""
+    flat, unravel = jax.flatten_util.ravel_pytree(z)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda f: potential_fn(unravel(f))))
 
     def fun(f):
         value, grad = value_and_grad(jnp.asarray(f))
@@ -333,6 +339,23 @@ def _default_chain_method(chains):
     return "parallel" if jax.local_device_count() >= chains else "vectorized"
 
 
+def _initialize(model, args, kwargs, key, n, init_strategy, what):
+    """NumPyro's ``initialize_model`` for ``n`` chains (walkers), as a :class:`SamplingError`."""
+    try:
+        return initialize_model(
+            jax.random.split(key, n) if n > 1 else key,
+            model,
+            model_args=args,
+            model_kwargs=kwargs,
+            init_strategy=init_strategy,
+        )
+    except RuntimeError as err:
+        raise SamplingError(
+            f"{what} cannot initialise: {err}. The log-density is not finite where the sampler "
+            "starts: check the priors' supports, the data (NaN?) and the model's arithmetic"
+        ) from err
+
+
 def _run_nuts(model, args, kwargs, key, chains, draws, warmup, thin, opts):
     chain_method = opts.pop("chain_method", None) or _default_chain_method(chains)
     init_strategy = opts.pop("init_strategy", init_to_uniform)
@@ -340,21 +363,28 @@ def _run_nuts(model, args, kwargs, key, chains, draws, warmup, thin, opts):
     init_mass = opts.pop("init_mass", None)
     if init_mass not in (None, "laplace"):
         raise InputError(f"init_mass must be None or 'laplace', got {init_mass!r}")
-    inverse_mass = None
-    if init_mass == "laplace":
-        inverse_mass = laplace_inverse_mass(model, args, kwargs, init_strategy, key, dense)
     adapt_mass = opts.pop("adapt_mass", True)
     if adapt_mass not in (True, False):
         raise InputError(f"adapt_mass must be True or False, got {adapt_mass!r}")
-    if not adapt_mass and inverse_mass is None:
+    if not adapt_mass and init_mass is None:
         raise InputError("adapt_mass=False needs init_mass='laplace' (else the mass is identity)")
+    begin = time.perf_counter()
+    # one trace of the model: its potential serves the Laplace step, NUTS and the transform
+    # back to the constrained space (MCMC(NUTS(model)) would initialise the model again)
+    key_init, key_warmup, key_run = jax.random.split(key, 3)
+    info = _initialize(model, args, kwargs, key_init, chains, init_strategy, "NUTS")
+    inverse_mass = None
+    if init_mass == "laplace":
+        z0 = info.param_info.z
+        if chains > 1:
+            z0 = jax.tree_util.tree_map(lambda a: a[0], z0)
+        inverse_mass = _laplace(info.potential_fn, z0, dense)
     kernel = NUTS(
-        model,
+        potential_fn=info.potential_fn,
         target_accept_prob=opts.pop("target_accept", 0.8),
         dense_mass=dense,
         adapt_mass_matrix=adapt_mass,
         inverse_mass_matrix=inverse_mass,
-        init_strategy=init_strategy,
         max_tree_depth=opts.pop("max_tree_depth", 10),
     )
     mcmc = MCMC(
@@ -367,14 +397,20 @@ def _run_nuts(model, args, kwargs, key, chains, draws, warmup, thin, opts):
         progress_bar=opts.pop("progress_bar", False),
     )
     fields = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
-    try:
-        mcmc.run(key, *args, extra_fields=fields, **kwargs)
-    except RuntimeError as err:
-        raise SamplingError(
-            f"NUTS cannot initialise: {err}. The log-density is not finite where the sampler "
-            "starts: check the priors' supports, the data (NaN?) and the model's arithmetic"
-        ) from err
-    posterior = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+    init_done = time.perf_counter()
+    if warmup > 0:
+        mcmc.warmup(key_warmup, init_params=info.param_info.z)
+        jax.block_until_ready(mcmc.post_warmup_state)
+    warmup_done = time.perf_counter()
+    mcmc.run(key_run, init_params=info.param_info.z, extra_fields=fields)
+    z = mcmc.get_samples(group_by_chain=True)
+    jax.block_until_ready(z)
+    run_done = time.perf_counter()
+    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in z.items()}
+    constrained = jax.jit(jax.vmap(info.postprocess_fn))(flat)
+    posterior = {
+        k: np.asarray(v).reshape((chains, -1) + v.shape[1:]) for k, v in constrained.items()
+    }
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {
         "diverging": np.asarray(extra["diverging"]),
@@ -383,25 +419,20 @@ def _run_nuts(model, args, kwargs, key, chains, draws, warmup, thin, opts):
         "acceptance_rate": np.asarray(extra["accept_prob"]),
         "lp": -np.asarray(extra["potential_energy"]),
     }
-    return posterior, stats, {"chain_method": chain_method}
+    timing = {
+        "init_time_s": init_done - begin,
+        "warmup_time_s": warmup_done - init_done,
+        "production_time_s": run_done - warmup_done,
+    }
+    return posterior, stats, {"chain_method": chain_method, **timing}
 
 
 def _run_emcee(model, args, kwargs, key, walkers, draws, warmup, thin, opts):
     import emcee
 
-    try:
-        info = initialize_model(
-            jax.random.split(key, walkers),
-            model,
-            model_args=args,
-            model_kwargs=kwargs,
-            init_strategy=opts.pop("init_strategy", init_to_uniform),
-        )
-    except RuntimeError as err:
-        raise SamplingError(
-            f"emcee cannot initialise: {err}. The log-density is not finite where the walkers "
-            "start: check the priors' supports, the data (NaN?) and the model's arithmetic"
-        ) from err
+    begin = time.perf_counter()
+    init_strategy = opts.pop("init_strategy", init_to_uniform)
+    info = _initialize(model, args, kwargs, key, walkers, init_strategy, "emcee")
     flat0, unravel = jax.flatten_util.ravel_pytree(
         jax.tree_util.tree_map(lambda a: a[0], info.param_info.z)
     )
@@ -427,7 +458,12 @@ def _run_emcee(model, args, kwargs, key, walkers, draws, warmup, thin, opts):
     moves = opts.pop("moves", None)
     sampler = emcee.EnsembleSampler(walkers, ndim, log_prob, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(opts.pop("seed")).get_state()
-    sampler.run_mcmc(p0, warmup + draws * thin, progress=opts.pop("progress_bar", False))
+    progress = opts.pop("progress_bar", False)
+    init_done = time.perf_counter()
+    state = sampler.run_mcmc(p0, warmup, progress=progress) if warmup > 0 else p0
+    warmup_done = time.perf_counter()
+    sampler.run_mcmc(state, draws * thin, progress=progress)
+    run_done = time.perf_counter()
     chain = sampler.get_chain(discard=warmup, thin=thin)  # (draws, walkers, ndim)
     lp = sampler.get_log_prob(discard=warmup, thin=thin)
     flat = jnp.asarray(chain.reshape(-1, ndim))
@@ -438,7 +474,12 @@ def _run_emcee(model, args, kwargs, key, walkers, draws, warmup, thin, opts):
     }
     acc = np.broadcast_to(sampler.acceptance_fraction[:, None], lp.T.shape)
     stats = {"lp": lp.T, "acceptance_rate": np.array(acc)}
-    return posterior, stats, {"walkers": walkers}
+    timing = {
+        "init_time_s": init_done - begin,
+        "warmup_time_s": warmup_done - init_done,
+        "production_time_s": run_done - warmup_done,
+    }
+    return posterior, stats, {"walkers": walkers, **timing}
 
 
 def sample(
