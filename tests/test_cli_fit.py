@@ -110,3 +110,15 @@ def test_gaussian_scatter_model_recovers_white_scatter():
             found[method].append(best.x)
     assert np.all(np.abs(np.array(found["eigen"]) - 0.5) < 0.1)
     assert np.all(np.array(found["banded"]) > 3.0)
+
+
+@pytest.mark.filterwarnings("ignore::bayesifu.sampling.ConvergenceWarning")
+def test_per_spaxel_map_with_binid_is_not_binned(maps, tmp_path, capsys):
+    """HYB10 emission-line maps carry a BINID with one spaxel per bin: fitted per spaxel."""
+    rc = main(["fit", str(maps), "--ext", "EMLINE_GVEL", "--channel", "Ha-6564", "--model",
+               "plane", "--correlation", "none", "--no-plots", "--out", str(tmp_path / "h.nc")]
+              + TINY)  # fmt: skip
+    text = capsys.readouterr().out
+    assert rc == 0
+    assert "769 spaxels, likelihood diagonal (dof 769)" in text
+    assert "binned map" not in text

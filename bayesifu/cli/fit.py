@@ -93,6 +93,15 @@ def _spaxel_flux(path, m):
     return flux if ok.all() and not flux.mask[good].any() else None
 
 
+def is_binned(m) -> bool:
+    """True if some valid spaxels of ``m`` share a bin (``BINID``): per-spaxel maps such as the
+    emission lines of a HYB10 MAPS file carry a BINID with one spaxel per bin."""
+    if m.binid is None:
+        return False
+    ids = m.binid[m.good]
+    return np.unique(ids).size < ids.size
+
+
 def likelihood(args, m):
     """The likelihood of map ``m``: per spaxel, or over the bins of a binned map (``BINID``)."""
     from ..binning import BinnedMapLikelihood
@@ -109,7 +118,7 @@ def likelihood(args, m):
         # is the same density without scatter, and its scatter is white (s^2 C + tau^2 I at full
         # rank), as with the real CORREL matrix; tests/test_cli_fit.py shows the difference.
         method = "eigen"
-    if m.binid is None:
+    if not is_binned(m):
         return MapLikelihood(m, corr, method=method)
     flux = _spaxel_flux(args.maps, m)
     lik = BinnedMapLikelihood(
@@ -156,13 +165,15 @@ def run(args) -> int:
     lik = likelihood(args, m)
     module = importlib.import_module(f"bayesifu.models.{args.model}")
     kwargs = {} if args.scatter is None else {"scatter": dist.HalfNormal(args.scatter)}
-    what = "bins" if m.binid is not None else "spaxels"
+    what = "bins" if is_binned(m) else "spaxels"
     print(f"bayesifu fit: {m.name}: {lik.n} {what}, likelihood {lik.method} (dof {lik.dof})")
     options = {"progress_bar": True}
     if args.model == "disk":
         start = _disk_start(lik)
         if start is not None:
             options["init_strategy"] = start
+            if args.sampler == "nuts":  # warmup starts preconditioned, as in bayesifu demo
+                options["init_mass"] = "laplace"
     idata = sample(
         module.model,
         lik.x,
