@@ -21,7 +21,9 @@ def _setup_jax():
     """Entry-point set-up that must happen before JAX's first operation."""
     import numpyro
 
-    numpyro.set_host_device_count(min(4, os.cpu_count() or 1))
+    # one XLA host device per default chain (4), even on 2 cores: parallel chains beat
+    # vectorised ones there (benchmarks/results/sampling.md)
+    numpyro.set_host_device_count(max(4, os.cpu_count() or 1))
     numpyro.enable_x64()
 
 
