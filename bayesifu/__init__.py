@@ -84,11 +84,18 @@ from .likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood  # noqa:
 
 __all__ += ["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"]
 from .kinematics import DiskParams, disk_velocity, smeared_disk_velocity  # noqa: E402
-from .lmfit import LMResult, lm_fit  # noqa: E402
+from .lmfit import LMResult, disk_lm_fit, lm_fit  # noqa: E402
 from .sampling import ConvergenceWarning, observe, predict, sample  # noqa: E402
 from .surfaces import PlaneParams, PolynomialBasis, SersicParams, plane, sersic  # noqa: E402
 
-__all__ += ["DiskParams", "disk_velocity", "smeared_disk_velocity", "LMResult", "lm_fit"]
+__all__ += [
+    "DiskParams",
+    "disk_velocity",
+    "smeared_disk_velocity",
+    "LMResult",
+    "lm_fit",
+    "disk_lm_fit",
+]
 __all__ += ["ConvergenceWarning", "observe", "predict", "sample"]
 __all__ += ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"]
 

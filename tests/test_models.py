@@ -184,7 +184,7 @@ def test_seed004_surface_samples_well():
 
     u, v, z = seed004_data()
     basis = PolynomialBasis(u, v, (3, 3))
-    idata = sample(model, u, v, z, basis=basis, chains=2, draws=600, warmup=600, check="raise")
+    idata = sample(model, u, v, z, basis=basis, chains=2, draws=2000, warmup=600, check="raise")
     coef = np.asarray(_arviz.group(idata, "posterior")["coef"]).reshape(-1, 16)
     assert int(np.asarray(_arviz.group(idata, "sample_stats")["diverging"]).sum()) == 0
     q = basis.design(u, v)
