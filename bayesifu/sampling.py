@@ -47,6 +47,8 @@ __all__ = [
     "observe",
     "noise_terms",
     "require_points",
+    "observed_values",
+    "default_scatter",
     "ConvergenceWarning",
     "check_convergence",
     "predict",
@@ -122,6 +124,20 @@ def noise_terms(scale=None, scatter=None):
     s = 1.0 if scale is None else numpyro.sample("error_scale", scale)
     t = 0.0 if scatter is None else numpyro.sample("scatter", scatter)
     return s, t
+
+
+def observed_values(obs):
+    """The values of ``obs`` (a likelihood's ``data``, or an array) as a float array, or None."""
+    return None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
+
+
+def default_scatter(obs, scatter, sd):
+    """``scatter``, or ``HalfNormal(sd())`` when ``obs`` is a bare array (it has no noise model,
+    so the model must fit one); None stays None for a likelihood. ``sd`` is a callable, evaluated
+    only when needed."""
+    if scatter is None and obs is not None and not hasattr(obs, "log_prob"):
+        return dist.HalfNormal(sd())
+    return scatter
 
 
 def require_points(n_points: int, n_params: int, what: str) -> None:

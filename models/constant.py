@@ -23,7 +23,13 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayesifu.sampling import noise_terms, observe, require_points
+from bayesifu.sampling import (
+    default_scatter,
+    noise_terms,
+    observe,
+    observed_values,
+    require_points,
+)
 
 __all__ = ["model", "main"]
 
@@ -42,14 +48,12 @@ def model(x, y, obs=None, *, v0=None, scale=None, scatter=None):
     scale, scatter : numpyro distribution, optional
         Error-scale factor and intrinsic-scatter priors.
     """
-    data = None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
+    data = observed_values(obs)
     if v0 is None:
         centre = 0.0 if data is None else float(np.median(data))
         width = 1.0 if data is None else 10.0 * float(np.std(data)) + 1e-3 * abs(centre) + 1e-12
         v0 = dist.Normal(centre, width)
-    is_array = obs is not None and not hasattr(obs, "log_prob")
-    if is_array and scatter is None:
-        scatter = dist.HalfNormal(float(np.std(data)) + 1e-12)
+    scatter = default_scatter(obs, scatter, lambda: float(np.std(data)) + 1e-12)
     if obs is not None:
         require_points(data.size, 1 + (scale is not None) + (scatter is not None), "constant")
     value = numpyro.sample("v0", v0)

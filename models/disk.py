@@ -41,7 +41,7 @@ import numpyro.distributions as dist
 
 from bayesifu.errors import InputError
 from bayesifu.kinematics import DiskParams, disk_velocity, smeared_disk_velocity
-from bayesifu.sampling import noise_terms, observe, require_points
+from bayesifu.sampling import noise_terms, observe, observed_values, require_points
 
 __all__ = ["model", "default_priors", "main", "PARAMS"]
 
@@ -102,7 +102,7 @@ def model(
     """
     if psf_sigma is not None and getattr(obs, "index", None) is None:
         raise InputError("beam smearing needs obs to be a MapLikelihood (its grid shape)")
-    data = None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
+    data = observed_values(obs)
     p = default_priors(x, y, data)
     p.update(priors or {})
     if obs is not None:

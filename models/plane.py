@@ -26,7 +26,13 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayesifu.sampling import noise_terms, observe, require_points
+from bayesifu.sampling import (
+    default_scatter,
+    noise_terms,
+    observe,
+    observed_values,
+    require_points,
+)
 from bayesifu.surfaces import PlaneParams, plane
 
 __all__ = ["model", "main"]
@@ -65,14 +71,12 @@ def model(
     y_ref = float(np.mean(y)) if y_ref is None else y_ref
     x = jnp.asarray(x, dtype=float)
     y = jnp.asarray(y, dtype=float)
-    data = None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
+    data = observed_values(obs)
     if z0 is None:
         centre = 0.0 if data is None else float(np.mean(data))
         width = 1.0 if data is None else 10.0 * float(np.std(data)) + 1e-3 * abs(centre) + 1e-12
         z0 = dist.Normal(centre, width)
-    is_array = obs is not None and not hasattr(obs, "log_prob")
-    if is_array and scatter is None:
-        scatter = dist.HalfNormal(float(np.std(data)) + 1e-12)
+    scatter = default_scatter(obs, scatter, lambda: float(np.std(data)) + 1e-12)
     if obs is not None:
         require_points(data.size, 3 + (scale is not None) + (scatter is not None), "plane")
     params = PlaneParams(

@@ -32,7 +32,13 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayesifu.errors import InputError
-from bayesifu.sampling import noise_terms, observe, require_points
+from bayesifu.sampling import (
+    default_scatter,
+    noise_terms,
+    observe,
+    observed_values,
+    require_points,
+)
 from bayesifu.surfaces import PolynomialBasis
 
 __all__ = ["model", "seed004_data", "SEED004_NAMES", "main"]
@@ -98,12 +104,11 @@ def model(
     basis = basis or PolynomialBasis(u, v, degree)
     if basis.n_points != np.size(u):
         raise InputError(f"basis was built on {basis.n_points} points, got {np.size(u)}")
-    data = None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float).ravel()
+    data = observed_values(obs)
+    data = None if data is None else data.ravel()
     zbar = 0.0 if data is None else float(np.mean(data))
     zsd = 1.0 if data is None or np.std(data) == 0 else float(np.std(data))
-    is_array = obs is not None and not hasattr(obs, "log_prob")
-    if is_array and scatter is None:
-        scatter = dist.HalfNormal(zsd)
+    scatter = default_scatter(obs, scatter, lambda: zsd)
     if obs is not None:
         extra = (scale is not None) + (scatter is not None)
         require_points(data.size, basis.n_terms + extra, "polynomial surface")

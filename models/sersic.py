@@ -35,7 +35,13 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
-from bayesifu.sampling import noise_terms, observe, require_points
+from bayesifu.sampling import (
+    default_scatter,
+    noise_terms,
+    observe,
+    observed_values,
+    require_points,
+)
 from bayesifu.surfaces import SersicParams, sersic, sersic_bn
 
 __all__ = ["model", "default_priors", "main", "PARAMS"]
@@ -75,12 +81,10 @@ def model(x, y, obs=None, *, priors=None, fix_n: float | None = None, scale=None
     scale, scatter : numpyro distribution, optional
         Error-scale factor and intrinsic-scatter priors.
     """
-    data = None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
+    data = observed_values(obs)
     p = default_priors(x, y, data)
     p.update(priors or {})
-    is_array = obs is not None and not hasattr(obs, "log_prob")
-    if is_array and scatter is None:
-        scatter = dist.HalfNormal(float(np.std(data)) + 1e-30)
+    scatter = default_scatter(obs, scatter, lambda: float(np.std(data)) + 1e-30)
     names = [k for k in PARAMS if not (k == "n" and fix_n is not None)]
     if obs is not None:
         extra = (scale is not None) + (scatter is not None)
