@@ -117,6 +117,8 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
         "--out",
         str(out),
         "--no-progress",
+        "-j",
+        "1",
     ]
     assert main(args) == 0
     with fits.open(out) as hdul:
@@ -136,6 +138,8 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
     ]
     assert main(bad) == 1
     assert "no redshift of the grid" in capsys.readouterr().err
+    assert main([*args[:-2], "--workers", "0", "--overwrite"]) == 1
+    assert "workers must be -1 or >= 1" in capsys.readouterr().err
     with pytest.raises(InputError, match="shape"):
         bin_spectra(cube, np.zeros((3, 3), int))
     with pytest.raises(InputError, match="0..nbins-1"):

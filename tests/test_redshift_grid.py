@@ -77,6 +77,57 @@ def test_grid_matches_brute_force(npoly, lines):
         np.testing.assert_allclose(post.chi2[s], chi2, rtol=1e-5)
     summary = post.summary()
     assert np.all(np.abs(summary.z_map - z_true) < 3e-4)
+    # Best-fit coefficients and model sum at the grid MAP, and the chi-square of the
+    # polynomials alone, against dense weighted least squares.
+    x = 2 * (wave - wave[0]) / (wave[-1] - wave[0]) - 1
+    poly = np.array([legendre.legval(x, np.eye(npoly)[q]) for q in range(npoly)])
+    poly = poly.reshape(npoly, wave.size)
+    for s in range(3):
+        z = z_grid[np.argmax(post.logpdf[s])]
+        shifted = np.log10(wave) - np.log10(1 + z)
+        cols = [np.interp(shifted, tpl.loglam, np.nan_to_num(f)) for f in tpl.flux]
+        a = np.vstack(cols + list(poly)).T
+        prec = np.zeros(a.shape[1])
+        rms = np.sqrt(np.sum(ivar[s] * flux[s] ** 2) / ivar[s].sum())
+        prec[np.flatnonzero(tpl.is_line)] = (
+            np.nanmax(tpl.flux[tpl.is_line], axis=1) / (10.0 * rms)
+        ) ** 2
+        m = a.T @ (ivar[s, :, None] * a) + np.diag(prec)
+        coef_ref = np.linalg.solve(m, a.T @ (ivar[s] * flux[s]))
+        np.testing.assert_allclose(post.coeffs[s], coef_ref, rtol=1e-6, atol=1e-9)
+        good = ivar[s] > 0
+        np.testing.assert_allclose(post.model_sum[s], (a @ coef_ref)[good].sum(), rtol=1e-8)
+        null = (
+            flux[s]
+            - poly.T
+            @ np.linalg.lstsq(
+                poly.T * np.sqrt(ivar[s])[:, None], flux[s] * np.sqrt(ivar[s]), rcond=None
+            )[0]
+            if npoly
+            else flux[s]
+        )
+        np.testing.assert_allclose(post.chi2_null[s], np.sum(ivar[s] * null**2), rtol=1e-9)
+
+
+def test_threads_do_not_change_results_and_refinement_only_where_used():
+    tpl = smooth_templates(2, seed=2)
+    rng = np.random.default_rng(3)
+    wave = np.linspace(5200.0, 6400.0, 400)
+    model = np.interp(np.log10(wave / 1.0512), tpl.loglam, tpl.flux[0])
+    amp = np.array([1.0, 0.0, 1.0, 0.3, 1.0, 0.0, 1.0])[:, None]  # 0: noise only
+    flux = amp * model + 0.05 * rng.normal(size=(amp.size, wave.size))
+    kw = dict(wave=wave, ivar=np.full(flux.shape, 400.0), medium="vacuum", chunk_size=3)
+    z_grid = log_z_grid(0.0, 0.1, 1e-4)
+    one = bi.redshift_posterior(flux, tpl, z_grid, workers=1, **kw)
+    three = bi.redshift_posterior(flux, tpl, z_grid, workers=3, **kw)
+    for name in ("logpdf", "chi2", "coeffs", "model_sum", "chi2_null", "local_u", "local_logp"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(three, name), err_msg=name)
+    # The local grid is evaluated where the summary uses it: not for pure noise.
+    noise = amp[:, 0] == 0
+    assert np.isneginf(one.local_logp[noise]).all()
+    assert np.isfinite(one.local_logp[~noise]).any(axis=1).all()
+    with pytest.raises(InputError, match="workers"):
+        bi.redshift_posterior(flux, tpl, z_grid, workers=0, **kw)
 
 
 def test_cube_input_air_and_mask_match_arrays():

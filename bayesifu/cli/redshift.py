@@ -64,6 +64,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--zsys", type=float, default=None, help="systemic z of the velocity map")
     p.add_argument("--chunk-size", type=int, default=32, help="spectra per chunk (memory)")
+    p.add_argument(
+        "-j",
+        "--workers",
+        type=int,
+        default=-1,
+        help="threads (default -1: one per CPU core; 1 when running many cubes in parallel)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     dlog = 1e-4 if args.dz is None else float(np.log10(1 + args.dz / (1 + args.zmin)))
     z_grid = log_z_grid(args.zmin, args.zmax, dlog)
     kw = dict(npoly=args.npoly, wave_range=args.wave_range, chunk_size=args.chunk_size)
+    kw["workers"] = args.workers
     kw["progress"] = not args.no_progress
     binid = None
     if args.bins:

@@ -14,13 +14,15 @@ resampling, hence no correlated noise is introduced).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..containers import Cube
 from ..errors import InputError, ShapeError, VarianceError
 from ..templates import Templates, air_to_vacuum
-from .grid import Design
+from .grid import Design, n_workers
 from .posterior import RedshiftPosterior
 from .refine import local_offsets
 
@@ -128,6 +130,7 @@ def redshift_posterior(
     independent: bool = True,
     line_prior_scale: float = 10.0,
     refine: bool = True,
+    workers: int = -1,
 ) -> RedshiftPosterior:
     """Posterior p(z | spectrum) on a grid for every spectrum of a cube or array.
 
@@ -168,8 +171,11 @@ def redshift_posterior(
         weighted rms flux (line templates only; other coefficients have a flat prior).
     refine : bool
         Also evaluate the posterior on a local grid 8 times finer around each coarse peak
-        (:mod:`bayesifu.redshift.refine`); the summary uses it where the coarse posterior is
-        a single narrow peak (narrower than the coarse grid resolves).
+        (:mod:`bayesifu.redshift.refine`), where the coarse posterior is a single narrow peak
+        (narrower than the coarse grid resolves); the summary uses it there.
+    workers : int
+        Threads to use (-1: one per CPU core this process may use; 1: no threads, for running
+        many cubes in parallel processes).
 
     Returns
     -------
@@ -185,6 +191,7 @@ def redshift_posterior(
         wave_in = np.asarray(wave, dtype=float)
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+    n_workers(workers)  # validates
     used = np.ones(wave_vac.size, bool)
     if wave_range is not None:
         used = (wave_in >= wave_range[0]) & (wave_in <= wave_range[1])
@@ -196,10 +203,18 @@ def redshift_posterior(
     offsets = local_offsets() if refine else None
     post = RedshiftPosterior.empty(z_grid, shape, design, log_prior, offsets)
     starts = range(0, nspec, chunk_size)
-    for a in tqdm(starts, desc="redshift", unit="chunk", disable=not progress):
-        b = min(a + chunk_size, nspec)
-        flux, iv = load(a, b)
-        flux, iv = flux[:, design.used], iv[:, design.used]
-        flux = np.where(iv > 0, flux, 0.0)
-        post.fill(slice(a, b), flux, iv, design.evaluate(flux, iv))
+    # The summaries and refinement of one chunk (post.fill: mostly matrix products, which
+    # release the GIL) run in a thread while the next chunk is evaluated.
+    with ThreadPoolExecutor(1) as filler:
+        pending = None
+        for a in tqdm(starts, desc="redshift", unit="chunk", disable=not progress):
+            b = min(a + chunk_size, nspec)
+            flux, iv = load(a, b)
+            flux, iv = flux[:, design.used], iv[:, design.used]
+            flux = np.where(iv > 0, flux, 0.0)
+            result = design.evaluate(flux, iv, workers=workers)
+            if pending is not None:
+                pending.result()
+            pending = filler.submit(post.fill, slice(a, b), flux, iv, result)
+        pending.result()
     return post

@@ -57,8 +57,15 @@ interpolation (:math:`e[j_k] \mathrel{+}= (1-f_k) w_k d_k`, :math:`e[j_k+1] \mat
 d_k`), and :math:`a, \beta` scatter :math:`w_k (1-f_k)^2, w_k f_k^2` and :math:`w_k f_k (1-f_k)`
 the same way. Every term is an exact cross-correlation with a fixed template array: one real FFT
 per scattered array and one inverse FFT per matrix entry give all redshifts at once, with no
-resampling of the data (the data keep their own linear wavelength grid). Polynomial-polynomial
-terms do not depend on :math:`z`. The resulting :math:`9\times 9` systems are solved in a batch.
+resampling of the data (the data keep their own linear wavelength grid).
+
+The polynomial terms do not move with :math:`z`, so they are eliminated first, once per
+spectrum: the polynomials are orthonormalised under the spectrum's weights and the data replaced
+by the residual of their fit, which makes the correlations above the blocks of a factorisation
+that starts with the polynomials. At each redshift only the template block's Schur complement
+(:math:`6\times 6` for six templates) is factored; ``log det M`` and :math:`b^T M^{-1} b` are
+those of the full system. The systems of all redshifts are solved at once, one spectrum at a
+time, while worker threads compute the correlations of the next spectra.
 
 Redshifts at which any template does not cover every observed pixel in use are excluded (their
 probability is zero and they are reported in ``valid_z``): templates are never extrapolated.
@@ -66,6 +73,9 @@ probability is zero and they are reported in ``valid_z``): templates are never e
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +85,7 @@ from numpy.polynomial import legendre
 
 from ..errors import InputError
 from ..templates import Templates
-from .linalg import cholesky_logdet_quadratic
+from .linalg import PIVOT_TOL, cholesky_logdet_quadratic
 
 __all__ = ["log_z_grid", "grid_step", "Design", "ChunkResult"]
 
@@ -113,47 +123,57 @@ def grid_step(z_grid) -> tuple[float, float]:
 class ChunkResult:
     """Per-spectrum results of one chunk on the valid part of the redshift grid.
 
-    ``tt``, ``tl`` are the redshift-dependent sums of the normal equations in *lag* order
-    (reversed redshift order); :meth:`Design.normal_equations` assembles ``M`` and ``b`` from
-    them at chosen redshifts.
+    The polynomial terms are eliminated first (they do not depend on z): ``basis`` maps each
+    spectrum's Legendre polynomials to a basis orthonormal under its inverse variances, ``yp``
+    holds the data in that basis, and ``tt``, ``tl`` are the redshift-dependent sums in *lag*
+    order (reversed redshift order): template-template entries of ``M``, then the templates'
+    correlation with the weighted residual of the polynomial fit (row 0 of ``tl``) and with the
+    orthonormal polynomials (rows 1..). :meth:`Design.coefficients` solves for the coefficients
+    at chosen redshifts.
     """
 
     loglike: np.ndarray  # [ns, nzv]  log p(d|z) up to a per-spectrum constant
     chi2: np.ndarray  # [ns, nzv]
     chi2_null: np.ndarray  # [ns] chi-square of the polynomial terms alone (no template)
     tt: np.ndarray  # [ns, npairs, nzv]  template-template entries of M
-    tl: np.ndarray  # [ns, 1 + npoly, nt, nzv]  b (row 0) and polynomial-template entries of M
-    pp: np.ndarray  # [ns, npoly, npoly]  polynomial-polynomial entries of M (z-independent)
-    vp: np.ndarray  # [ns, npoly]  polynomial entries of b (z-independent)
+    tl: np.ndarray  # [ns, 1 + npoly, nt, nzv]  residual (row 0) and polynomial correlations
+    basis: np.ndarray  # [ns, npoly, npoly]  columns: orthonormal polynomials (zero if dropped)
+    yp: np.ndarray  # [ns, npoly]  data in the orthonormal polynomial basis
     prec: np.ndarray  # [ns, p]  diagonal prior precision of the coefficients
 
 
-def _entries(tt, tl, pp, vp, prec, pairs, nt, npoly):
-    """Lower triangle of ``M`` and ``b`` as lists of arrays broadcastable to ``[ns, nz]``."""
-    p = nt + npoly
-    mat = [[None] * (i + 1) for i in range(p)]
+def n_workers(workers: int) -> int:
+    """Number of threads for ``workers`` (-1: the CPU cores this process may use)."""
+    if workers == -1:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if workers < 1:
+        raise InputError(f"workers must be -1 or >= 1, got {workers}")
+    return int(workers)
+
+
+def _poly_basis(pp):
+    """Orthonormal basis of each spectrum's weighted polynomial space from ``pp`` [ns, q, q]:
+    ``V`` [ns, q, q] with ``V^T pp V = I`` on the kept directions (degenerate ones, eigenvalue
+    below :data:`~.linalg.PIVOT_TOL` of the largest, are zero columns) and ``log det`` of the
+    kept part."""
+    w, u = np.linalg.eigh(pp)
+    keep = w > PIVOT_TOL * np.max(w, axis=1, initial=0.0, keepdims=True)
+    keep &= w > 0
+    basis = np.where(keep[:, None, :], u / np.sqrt(np.where(keep, w, 1.0))[:, None, :], 0.0)
+    return basis, np.sum(np.log(np.where(keep, w, 1.0)), axis=1)
+
+
+def _schur(tt, tl, prec, pairs, nt, npoly):
+    """Template block of ``M`` after eliminating the orthonormal polynomials, its reference
+    diagonal (before the elimination) and the right-hand side, as lists of ``[..., nz]``."""
+    mat = [[None] * (i + 1) for i in range(nt)]
     for q, (i, k) in enumerate(pairs):
-        mat[i][k] = tt[:, q] + (prec[:, i, None] if i == k else 0.0)
-    for a in range(npoly):
-        for i in range(nt):
-            mat[nt + a][i] = tl[:, 1 + a, i]
-        for b in range(a + 1):
-            mat[nt + a][nt + b] = pp[:, a, b, None]
-    vec = [tl[:, 0, i] for i in range(nt)] + [vp[:, a, None] for a in range(npoly)]
-    return mat, vec
-
-
-def _marginal(tt, tl, pp, vp, prec, dwd, pairs, nt, npoly):
-    """Marginal likelihood and chi-square at every lag (reversed: in redshift order) and the
-    chi-square of the polynomial terms alone, for one spectrum (``tt``, ``tl`` with a leading
-    axis of length 1; redshift-independent entries stay scalars)."""
-    mat, vec = _entries(tt, tl, pp, vp, prec, pairs, nt, npoly)
-    logdet, quad, _ = cholesky_logdet_quadratic(mat, vec)
-    null = dwd[0]
-    if npoly:
-        pmat = [row[nt:] for row in mat[nt:]]
-        null = null - cholesky_logdet_quadratic(pmat, vec[nt:])[1].item()
-    return 0.5 * (quad - logdet)[0, ::-1], (dwd - quad)[0, ::-1], null
+        e = tt[q] + prec[i] if i == k else tt[q]
+        for a in range(npoly):
+            e = e - tl[1 + a, i] * tl[1 + a, k]
+        mat[i][k] = e
+    ref = [tt[pairs.index((i, i))] + prec[i] for i in range(nt)]
+    return mat, [tl[0, i] for i in range(nt)], ref
 
 
 class Design:
@@ -182,6 +202,7 @@ class Design:
         if not line_prior_scale > 0:
             raise InputError(f"line_prior_scale must be positive, got {line_prior_scale}")
         self.line_prior_scale = float(line_prior_scale)
+        self.cache = {}  # data-independent arrays built on first use (local refinement maps)
         if npoly < 0:
             raise InputError(f"npoly must be >= 0, got {npoly}")
         self.z_grid = np.asarray(z_grid, dtype=float)
@@ -259,68 +280,99 @@ class Design:
         self.f_cross = rfft(cross, self.nfft, axis=-1)
         self.f_tpl = rfft(t0, self.nfft, axis=-1)
 
-    def evaluate(self, flux, ivar) -> ChunkResult:
-        """Evaluate the normal equations and the marginal likelihood for a chunk of spectra.
+    def evaluate(self, flux, ivar, workers: int = -1) -> ChunkResult:
+        """Evaluate the marginal likelihood for a chunk of spectra at every valid redshift.
+
+        The polynomial coefficients are eliminated first, per spectrum (they do not depend on
+        z): the FFT inputs are the weighted residual of the polynomial fit and the polynomials
+        orthonormalised under the spectrum's weights, so that only the template block (its
+        Schur complement) is factored at each redshift. ``log det M`` and ``b^T M^{-1} b`` are
+        those of the full system (block determinant and block solve).
 
         Parameters
         ----------
         flux, ivar : numpy.ndarray, shape (ns, nwave_used)
             Fluxes and inverse variances on the used channels (``ivar = 0`` where masked).
+        workers : int
+            Threads (as in :mod:`scipy.fft`: -1 for one per usable CPU core).
         """
-        ns = flux.shape[0]
+        ns, nt, npoly = flux.shape[0], self.nt, self.npoly
         wd = ivar * flux
-        lin = np.concatenate([wd[:, None, :], ivar[:, None, :] * self.poly[None]], axis=1)
+        dwd = np.einsum("sk,sk->s", wd, flux)
+        prec = self.prior_precision(flux, ivar)
+        basis, logdet_p = _poly_basis(np.einsum("sk,ak,bk->sab", ivar, self.poly, self.poly))
+        ortho = np.einsum("sab,ak->sbk", basis, self.poly)  # [ns, npoly, nk]
+        yp = np.einsum("sbk,sk->sb", ortho, wd)
+        resid = flux - np.einsum("sb,sbk->sk", yp, ortho)
+        lin = np.concatenate([(ivar * resid)[:, None], ivar[:, None] * ortho], axis=1)
         lin_s = (self.scatter_lin.T @ lin.reshape(-1, lin.shape[-1]).T).T
         sq_s = (self.scatter_sq.T @ ivar.T).T
         cr_s = (self.scatter_cross.T @ ivar.T).T
-        pp = np.einsum("sk,ak,bk->sab", ivar, self.poly, self.poly)
-        vp = wd @ self.poly.T
-        prec = self.prior_precision(flux, ivar)
-        dwd = np.einsum("sk,sk->s", wd, flux)
         rfft, nfft = scipy.fft.rfft, self.nfft
-        f_lin = np.conj(rfft(lin_s.reshape(ns, -1, self.ng), nfft, axis=-1, workers=-1))
-        f_sq = np.conj(rfft(sq_s, nfft, axis=-1, workers=-1))
-        f_cr = np.conj(rfft(cr_s, nfft, axis=-1, workers=-1))
-        npairs, nt, nf = len(self.pairs), self.nt, self.f_tpl.shape[-1]
-        # One spectrum at a time: products, inverse FFTs and solves on cache-sized arrays.
-        buf = np.empty((npairs + f_lin.shape[1] * nt, nf), complex)
-        tmp = np.empty((npairs, nf), complex)
-        corr = np.empty((ns, buf.shape[0], self.nzv))
-        loglike, chi2, null = np.empty((ns, self.nzv)), np.empty((ns, self.nzv)), np.empty(ns)
-        for s in range(ns):
+        f_lin = np.conj(rfft(lin_s.reshape(ns, -1, self.ng), nfft, axis=-1, workers=workers))
+        f_sq = np.conj(rfft(sq_s, nfft, axis=-1, workers=workers))
+        f_cr = np.conj(rfft(cr_s, nfft, axis=-1, workers=workers))
+        npairs, nf = len(self.pairs), self.f_tpl.shape[-1]
+        quad_p = np.sum(yp**2, axis=1)
+        corr = np.empty((ns, npairs + f_lin.shape[1] * nt, self.nzv))
+        logdet_t, quad_t = np.empty((ns, self.nzv)), np.empty((ns, self.nzv))
+
+        local = threading.local()
+
+        def correlate(s):
+            # Products and inverse FFTs of one spectrum on cache-sized buffers (one per thread).
+            if not hasattr(local, "buf"):
+                local.buf = np.empty((corr.shape[1], nf), complex)
+                local.tmp = np.empty((npairs, nf), complex)
+            buf, tmp = local.buf, local.tmp
             np.multiply(self.f_prod, f_sq[s], out=buf[:npairs])
             buf[:npairs] += np.multiply(self.f_cross, f_cr[s], out=tmp)
-            lin = buf[npairs:].reshape(-1, nt, nf)
-            np.multiply(f_lin[s][:, None, :], self.f_tpl[None], out=lin)
-            corr[s] = scipy.fft.irfft(buf, nfft, axis=-1, workers=-1)[:, : self.nzv]
-            tt, tl = corr[s : s + 1, :npairs], corr[s : s + 1, npairs:].reshape(1, -1, nt, self.nzv)
-            one = slice(s, s + 1)
-            loglike[s], chi2[s], null[s] = _marginal(
-                tt, tl, pp[one], vp[one], prec[one], dwd[one], self.pairs, nt, self.npoly
+            np.multiply(
+                f_lin[s][:, None, :], self.f_tpl[None], out=buf[npairs:].reshape(-1, nt, nf)
             )
-        tt, tl = corr[:, :npairs], corr[:, npairs:].reshape(ns, -1, nt, self.nzv)
-        return ChunkResult(loglike, chi2, null, tt, tl, pp, vp, prec)
+            corr[s] = scipy.fft.irfft(buf, nfft, axis=-1, workers=1)[:, : self.nzv]
 
-    def normal_equations(self, result: ChunkResult, m) -> tuple[np.ndarray, np.ndarray]:
-        """``M`` [ns, p, p] (symmetric) and ``b`` [ns, p] of each spectrum of a chunk at the
-        valid-grid redshift index ``m`` [ns] (``0 .. nzv - 1``)."""
+        def solve(s):
+            tl = corr[s, npairs:].reshape(-1, nt, self.nzv)
+            mat, vec, ref = _schur(corr[s, :npairs], tl, prec[s], self.pairs, nt, npoly)
+            logdet_t[s], quad_t[s], _ = cholesky_logdet_quadratic(mat, vec, ref)
+
+        nthreads = min(n_workers(workers), ns)
+        if nthreads <= 1:
+            for s in range(ns):
+                correlate(s)
+                solve(s)
+        else:
+            # A pipeline: worker threads correlate the next spectra (long GIL-free calls) while
+            # this thread solves the small systems (many short NumPy calls, which lose more to
+            # contention for the GIL than they gain from a second thread).
+            with ThreadPoolExecutor(nthreads - 1) as pool:
+                for s, _ in enumerate(pool.map(correlate, range(ns))):
+                    solve(s)
+        quad = quad_p[:, None] + quad_t[:, ::-1]
+        loglike = 0.5 * (quad - logdet_p[:, None] - logdet_t[:, ::-1])
+        tt, tl = corr[:, :npairs], corr[:, npairs:].reshape(ns, -1, nt, self.nzv)
+        return ChunkResult(loglike, dwd[:, None] - quad, dwd - quad_p, tt, tl, basis, yp, prec)
+
+    def coefficients(self, result: ChunkResult, m) -> np.ndarray:
+        """Best-fit coefficients ``[ns, p]`` (templates, then Legendre polynomials) of each
+        spectrum of a chunk at the valid-grid redshift index ``m`` [ns] (``0 .. nzv - 1``);
+        a pseudo-inverse for degenerate template blocks."""
         s, lag = np.arange(len(m)), self.nzv - 1 - np.asarray(m)
-        tt, tl = result.tt[s, :, lag], result.tl[s, :, :, lag]
-        ent, vec = _entries(
-            tt[..., None],
-            tl[..., None],
-            result.pp,
-            result.vp,
-            result.prec,
-            self.pairs,
-            self.nt,
-            self.npoly,
+        tt, tl = result.tt[s, :, lag], result.tl[s, :, :, lag]  # [ns, npairs], [ns, 1+q, nt]
+        mat, vec, _ = _schur(
+            tt.T, np.moveaxis(tl, 0, -1), result.prec.T, self.pairs, self.nt, self.npoly
         )
-        mat = np.zeros((len(m), self.p, self.p))
-        for i, row in enumerate(ent):
+        schur = np.empty((len(m), self.nt, self.nt))
+        for i, row in enumerate(mat):
             for k, e in enumerate(row):
-                mat[:, i, k] = mat[:, k, i] = np.broadcast_to(e, (len(m), 1))[:, 0]
-        return mat, np.stack([np.broadcast_to(v, (len(m), 1))[:, 0] for v in vec], axis=1)
+                schur[:, i, k] = schur[:, k, i] = e
+        ct = np.einsum(
+            "sij,sj->si", np.linalg.pinv(schur, rcond=1e-12, hermitian=True), np.stack(vec, axis=1)
+        )
+        # Second block row: L21^T c_t + c_q = 0, plus the polynomial fit of the data (yp).
+        cq = result.yp - np.einsum("sai,si->sa", tl[:, 1:], ct)
+        return np.concatenate([ct, np.einsum("sab,sb->sa", result.basis, cq)], axis=1)
 
     def prior_precision(self, flux, ivar) -> np.ndarray:
         """Diagonal prior precision of the coefficients, ``[ns, p]``: zero (flat) except for
@@ -345,9 +397,13 @@ class Design:
 
     def column_sums(self, m, good) -> np.ndarray:
         """Sum of each column of ``A`` over the pixels ``good`` [ns, nk], at redshift indices
-        ``m`` [ns] (of the full grid); returns ``[ns, p]``."""
-        idx = self.j[None, :] - np.asarray(m)[:, None]  # [ns, nk]
+        ``m`` [ns] (of the full grid, inside the valid range); returns ``[ns, p]``.
+
+        The pixels are scattered onto the template grid by the adjoint of the interpolation,
+        as in :meth:`evaluate`, and each template's window at ``m`` is summed against them."""
         g = good.astype(float)
-        tpl = np.einsum("isk,sk->si", self._t0[:, idx], g * (1 - self.frac))
-        tpl += np.einsum("isk,sk->si", self._t0[:, idx + 1], g * self.frac)
+        scattered = (self.scatter_lin.T @ g.T).T  # [ns, ng], template index jlo - m + column
+        tpl = np.empty((len(m), self.nt))
+        for s, start in enumerate(self.jlo - np.asarray(m)):
+            tpl[s] = self._t0[:, start : start + self.ng] @ scattered[s]
         return np.concatenate([tpl, g @ self.poly.T], axis=1)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .grid import ChunkResult, Design
 from .refine import local_loglike
-from .summary import RedshiftSummary, apply_local, summarize
+from .summary import LOCAL_MIN_MASS, RedshiftSummary, apply_local, local_mass, summarize
 
 __all__ = ["RedshiftPosterior"]
 
@@ -45,7 +45,9 @@ class RedshiftPosterior:
     local_u, local_logp : numpy.ndarray, shape (..., nloc), optional
         With ``refine``: a local grid in log10(1+z), ``sub`` times finer than the coarse one,
         around each coarse peak, and the unnormalised log posterior on it (see
-        :mod:`bayesifu.redshift.refine`).
+        :mod:`bayesifu.redshift.refine`); evaluated where the summary uses it (at least
+        :data:`~bayesifu.redshift.summary.LOCAL_MIN_MASS` of the coarse posterior within the
+        local grid's span), ``-inf`` elsewhere.
     log_evidence : numpy.ndarray, shape (...)
         log of sum_z p(d|z) p(z) up to a constant common to all spectra with the same pixels.
     template_names : list of str
@@ -128,16 +130,19 @@ class RedshiftPosterior:
         self.coeffs[rows] = np.where(has_data[:, None], coeffs, np.nan)
         self.model_sum[rows] = np.where(has_data, msum, np.nan)
         if self._offsets is not None:
-            self._refine(rows, flux, ivar, d.m_a + imap, has_data)
+            self._refine(rows, flux, ivar, d.m_a + imap, has_data, np.exp(logpdf))
 
-    def _refine(self, rows, flux, ivar, m_center, has_data):
+    def _refine(self, rows, flux, ivar, m_center, has_data, pdf):
+        """Local grids around the coarse peaks; evaluated only where the summary will use them
+        (a single narrow peak, :data:`~.summary.LOCAL_MIN_MASS`), ``-inf`` elsewhere."""
         d = self._design
         u = np.log10(1 + self.z_grid)
         du = u[1] - u[0]
-        loglike = local_loglike(
-            d, flux, ivar, m_center, d.prior_precision(flux, ivar), self._offsets, has_data
-        )
         u_loc = u[m_center][:, None] + self._offsets[None, :] * du
+        active = has_data & (local_mass(self.z_grid, pdf, u_loc) >= LOCAL_MIN_MASS)
+        loglike = local_loglike(
+            d, flux, ivar, m_center, d.prior_precision(flux, ivar), self._offsets, active
+        )
         prior = np.interp(u_loc, u, self.log_prior)
         self.local_u[rows] = u_loc
         self.local_logp[rows] = np.where(has_data[:, None], loglike + prior, np.nan)
@@ -145,8 +150,7 @@ class RedshiftPosterior:
     def _best_fit(self, result: ChunkResult, imap, ivar):
         """Coefficients at the MAP (pseudo-inverse) and the model summed over pixels with data."""
         d = self._design
-        mat, vec = d.normal_equations(result, imap)
-        coeffs = np.einsum("sij,sj->si", np.linalg.pinv(mat, rcond=1e-12, hermitian=True), vec)
+        coeffs = d.coefficients(result, imap)
         colsum = d.column_sums(d.m_a + imap, ivar > 0)  # [ns, p]
         return coeffs, np.einsum("sp,sp->s", coeffs, colsum)
 

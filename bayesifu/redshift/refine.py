@@ -32,51 +32,68 @@ def local_offsets(half_cells: float = 1.5, sub: int = 8) -> np.ndarray:
 
 
 def _local_scatter(design: Design, offsets):
-    """Sparse maps ``[nloc * n, nk]`` from the pixels onto a window of ``n`` template pixels
-    starting at ``jmin`` (for a peak at index 0), one block of rows per offset: linear weights
-    (``1-f``, ``f``), squared weights (``(1-f)^2``, ``f^2``) and cross weights (``f(1-f)``)."""
-    pos = (design.j + design.frac)[None, :] - offsets[:, None]  # [nloc, nk], all spectra
-    j = np.floor(pos).astype(int)
-    f = pos - j
+    """Sparse maps from the pixels onto a window of ``n`` template pixels, one block of ``n``
+    rows per distinct *fractional* part of the offsets (an offset ``k + r`` with integer ``k``
+    has the interpolation weights of ``r`` on a window shifted by ``k``): linear weights
+    (``1-f``, ``f``), squared weights (``(1-f)^2``, ``f^2``) and cross weights (``f(1-f)``).
+
+    Returns the three maps ``[npattern * n, nk]``, the window start ``jmin`` (for a peak at
+    index 0), ``n``, and for each offset its integer shift and pattern index."""
+    shift = np.floor(offsets + 1e-9).astype(int)
+    rho, pattern = np.unique(np.round(offsets - shift, 12), return_inverse=True)
+    pos = (design.j + design.frac)[None, :] - rho[:, None]  # [npattern, nk], all spectra
+    j = np.floor(pos + 1e-9).astype(int)
+    f = np.clip(pos - j, 0.0, 1.0)
     jmin = int(j.min())
     n = int(j.max()) - jmin + 2
-    g = (j - jmin) + n * np.arange(offsets.size)[:, None]
+    g = (j - jmin) + n * np.arange(rho.size)[:, None]
 
     def mat(*weights):  # weights at g, then (optionally) at g + 1
         val = np.concatenate([w.ravel() for w in weights])
         row = np.concatenate([(g + i).ravel() for i in range(len(weights))])
-        col = np.tile(np.arange(pos.shape[1]), len(weights) * offsets.size)
-        return sp.csr_array((val, (row, col)), shape=(offsets.size * n, pos.shape[1]))
+        col = np.tile(np.arange(pos.shape[1]), len(weights) * rho.size)
+        return sp.csr_array((val, (row, col)), shape=(rho.size * n, pos.shape[1]))
 
-    return mat(1 - f, f), mat((1 - f) ** 2, f**2), mat(f * (1 - f)), jmin, n
+    return mat(1 - f, f), mat((1 - f) ** 2, f**2), mat(f * (1 - f)), jmin, n, shift, pattern
 
 
 def _normal_equations(design: Design, flux, ivar, m_center, prior_precision, offsets):
     """``M`` [ns, nloc, p, p] and ``b`` [ns, nloc, p] on the local grids (templates zero
     outside their range: the caller masks the redshifts outside the valid range)."""
     nt, p, npoly = design.nt, design.p, design.npoly
-    lin_map, sq_map, cr_map, jmin, n = _local_scatter(design, offsets)
-    pad = int(np.ceil(np.max(np.abs(offsets)))) + 3  # windows stay inside the padded arrays
+    key = ("local_scatter", offsets.tobytes())
+    if key not in design.cache:  # depends on the pixels and offsets only
+        design.cache[key] = _local_scatter(design, offsets)
+    lin_map, sq_map, cr_map, jmin, n, shift, pattern = design.cache[key]
+    pad = int(np.max(np.abs(shift))) + 3  # windows stay inside the padded arrays
     t0 = np.pad(design._t0, ((0, 0), (pad, pad + 1)))
     prod = np.array([t0[i, :-1] * t0[k, :-1] for i, k in design.pairs])
     cross = np.array([t0[i, :-1] * t0[k, 1:] + t0[i, 1:] * t0[k, :-1] for i, k in design.pairs])
     ns, nloc = flux.shape[0], offsets.size
     wd = ivar * flux
     rhs = np.concatenate([wd[:, None, :], ivar[:, None, :] * design.poly[None]], axis=1)
+    # Offset k + r reads the scattered arrays of pattern r on a window shifted by k: one group
+    # of offsets per shift k, whose patterns are a slice (a view, no copy) when consecutive.
+    groups = []
+    for k in np.unique(shift):
+        o = np.flatnonzero(shift == k)
+        pat = pattern[o]
+        if np.all(np.diff(pat) == 1):
+            pat = slice(pat[0], pat[-1] + 1)
+        groups.append((k, o, pat))
     tt = np.empty((ns, nloc, len(design.pairs)))
     tl = np.empty((ns, 1 + npoly, nloc, nt))
-    # One spectrum at a time on cache-sized arrays, products per template row (at most nt
-    # columns each): OpenBLAS multithreads a product above about 1e6 multiply-adds, which on
-    # a busy 2-core machine was measured 300x slower.
-    rows = np.cumsum([0] + [i + 1 for i in range(nt)])
-    for s in range(ns):
-        win = slice(pad + jmin - m_center[s], pad + jmin - m_center[s] + n)
-        sq = (sq_map @ ivar[s]).reshape(nloc, n)
-        cr = (cr_map @ ivar[s]).reshape(nloc, n)
-        for a, b in zip(rows[:-1], rows[1:], strict=True):
-            tt[s, :, a:b] = sq @ prod[a:b, win].T + cr @ cross[a:b, win].T
-        lin = (lin_map @ rhs[s].T).T.reshape(1 + npoly, nloc, n)
-        tl[s] = np.ascontiguousarray(lin) @ t0[:, win].T
+    for s in range(ns):  # one spectrum at a time, on cache-sized arrays
+        sq = (sq_map @ ivar[s]).reshape(-1, n)
+        cr = (cr_map @ ivar[s]).reshape(-1, n)
+        lin = np.ascontiguousarray(
+            (lin_map @ rhs[s].T).reshape(-1, n, 1 + npoly).transpose(2, 0, 1)
+        )
+        for k, o, pat in groups:
+            start = pad + jmin - m_center[s] - k
+            win = slice(start, start + n)
+            tt[s, o] = sq[pat] @ prod[:, win].T + cr[pat] @ cross[:, win].T
+            tl[s][:, o] = lin[:, pat] @ t0[:, win].T
     mat = np.empty((ns, nloc, p, p))
     for q, (i, k) in enumerate(design.pairs):
         mat[:, :, i, k] = mat[:, :, k, i] = tt[:, :, q]

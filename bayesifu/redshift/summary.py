@@ -96,19 +96,29 @@ def _quantiles(u_lo, du, pdf, cdf, q):
     return 10 ** (lo + frac * du) - 1
 
 
-def apply_local(summary, z_grid, pdf, local_u, local_logp, min_mass=0.99):
+#: The local refinement is used where the coarse posterior puts at least this much of its
+#: probability in the coarse cells that the local grid spans (a single narrow peak).
+LOCAL_MIN_MASS = 0.99
+
+
+def local_mass(z_grid, pdf, local_u) -> np.ndarray:
+    """Coarse posterior probability ``[n]`` in the cells that each local grid spans."""
+    u = np.log10(1 + np.asarray(z_grid))
+    span = (local_u[:, -1] - local_u[:, 0]) / 2 + (u[1] - u[0]) / 2
+    center = (local_u[:, 0] + local_u[:, -1]) / 2
+    near = np.abs(u[None, :] - center[:, None]) <= span[:, None] + 1e-12
+    return np.nansum(np.where(near, pdf, 0.0), axis=1)
+
+
+def apply_local(summary, z_grid, pdf, local_u, local_logp, min_mass=LOCAL_MIN_MASS):
     """Replace the point estimates and intervals by those of the local fine grids.
 
     Used for the spectra whose coarse posterior puts at least ``min_mass`` of its probability
     in the coarse cells that the local grid spans (a single narrow peak); the others keep the
     coarse values. Returns a new :class:`RedshiftSummary`.
     """
-    u = np.log10(1 + np.asarray(z_grid))
     du_loc = local_u[:, 1] - local_u[:, 0]
-    span = (local_u[:, -1] - local_u[:, 0]) / 2 + (u[1] - u[0]) / 2
-    center = (local_u[:, 0] + local_u[:, -1]) / 2
-    near = np.abs(u[None, :] - center[:, None]) <= span[:, None] + 1e-12
-    mass = np.nansum(np.where(near, pdf, 0.0), axis=1)
+    mass = local_mass(z_grid, pdf, local_u)
     use = (mass >= min_mass) & np.isfinite(local_logp).any(axis=1)
     if not use.any():
         return summary
