@@ -215,7 +215,7 @@ def redshift_posterior(
     evaluated = map(evaluate, chunks)
     bar = dict(total=len(chunks), desc="redshift", unit="chunk", disable=not progress)
     # Our threads share the work of the chunks; BLAS threads of the many small products
-    # would compete with them (OpenBLAS's waiting threads spin): measured 1.5x slower.
+    # would compete with them (OpenBLAS's idle threads spin while they wait for work).
     with threadpool_limits(limits=1, user_api="blas"):
         if n_workers(workers) == 1:
             for args in tqdm(evaluated, **bar):
