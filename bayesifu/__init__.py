@@ -1,9 +1,12 @@
 """bayesifu: Bayesian inference on integral-field spectroscopy with the full spatial covariance.
 
-The public API is re-exported here; see each module for details.
+The public API is re-exported here; see each module for details. The modules are imported on
+first use (PEP 562), so that ``import bayesifu`` and commands that need no sampler (``bayesifu
+redshift``, ``bayesifu info``) do not pay for importing JAX, NumPyro and ArviZ.
 """
 
-from .containers import Cube, Map
+import importlib
+
 from .errors import (
     BayesifuError,
     CovarianceError,
@@ -20,9 +23,44 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+#: Public name -> module that defines it (a module itself where the name is a subpackage).
+_LAZY = {
+    "Cube": ".containers",
+    "Map": ".containers",
+    "SpatialCorrelation": ".correlation",
+    "simulate": ".simulate",
+    "read_cube": ".io",
+    "read_map": ".io",
+    "read_templates": ".templates",
+    "redshift_posterior": ".redshift",
+    **dict.fromkeys(
+        [
+            "BinnedLikelihood",
+            "BinnedMapLikelihood",
+            "BinnedSpectra",
+            "BinnedSpectraLikelihood",
+            "BinnedValues",
+            "Binning",
+            "VoronoiBinning",
+            "bin_spectra",
+            "calibrate_noise_ratio",
+            "sed_bins",
+            "voronoi_bins",
+        ],
+        ".binning",
+    ),
+    **dict.fromkeys(["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"], ".likelihood"),
+    **dict.fromkeys(["DiskParams", "disk_velocity", "smeared_disk_velocity"], ".kinematics"),
+    **dict.fromkeys(["LMResult", "lm_fit", "disk_lm_fit"], ".lmfit"),
+    **dict.fromkeys(["ConvergenceWarning", "observe", "predict", "sample"], ".sampling"),
+    **dict.fromkeys(
+        ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"], ".surfaces"
+    ),
+    "datasets": ".datasets",
+}
+_SUBPACKAGES = {"simulate", "datasets"}
+
 __all__ = [
-    "Cube",
-    "Map",
     "BayesifuError",
     "CovarianceError",
     "EmptyDataError",
@@ -34,71 +72,25 @@ __all__ = [
     "UnknownChannelError",
     "UnsupportedFormatError",
     "VarianceError",
+    *_LAZY,
 ]
 
-# Re-exports added by each module below (keep one line per module, alphabetical).
-from .correlation import SpatialCorrelation  # noqa: E402
 
-__all__ += ["SpatialCorrelation"]
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None or name in _SUBPACKAGES:
+        # a module of the package (bayesifu.redshift, bayesifu.plots, ...), imported on use
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'bayesifu' has no attribute {name!r}") from None
+    else:
+        value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
-from . import simulate  # noqa: E402
 
-__all__ += ["simulate"]
-
-from .io import read_cube, read_map  # noqa: E402
-
-__all__ += ["read_cube", "read_map"]
-from .redshift import redshift_posterior  # noqa: E402
-from .templates import read_templates  # noqa: E402
-
-__all__ += ["read_templates", "redshift_posterior"]
-
-from .binning import (  # noqa: E402
-    BinnedLikelihood,
-    BinnedMapLikelihood,
-    BinnedSpectra,
-    BinnedSpectraLikelihood,
-    BinnedValues,
-    Binning,
-    VoronoiBinning,
-    bin_spectra,
-    calibrate_noise_ratio,
-    sed_bins,
-    voronoi_bins,
-)
-
-__all__ += [
-    "BinnedLikelihood",
-    "BinnedMapLikelihood",
-    "BinnedSpectra",
-    "BinnedSpectraLikelihood",
-    "BinnedValues",
-    "Binning",
-    "VoronoiBinning",
-    "bin_spectra",
-    "calibrate_noise_ratio",
-    "sed_bins",
-    "voronoi_bins",
-]
-from .likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood  # noqa: E402
-
-__all__ += ["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"]
-from .kinematics import DiskParams, disk_velocity, smeared_disk_velocity  # noqa: E402
-from .lmfit import LMResult, disk_lm_fit, lm_fit  # noqa: E402
-from .sampling import ConvergenceWarning, observe, predict, sample  # noqa: E402
-from .surfaces import PlaneParams, PolynomialBasis, SersicParams, plane, sersic  # noqa: E402
-
-__all__ += [
-    "DiskParams",
-    "disk_velocity",
-    "smeared_disk_velocity",
-    "LMResult",
-    "lm_fit",
-    "disk_lm_fit",
-]
-__all__ += ["ConvergenceWarning", "observe", "predict", "sample"]
-__all__ += ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"]
-
-from . import datasets  # noqa: E402
-
-__all__ += ["datasets"]
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

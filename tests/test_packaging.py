@@ -1,6 +1,8 @@
 """Installed layout: models/ is bayesifu.models; a wheel carries every subpackage."""
 
+import os
 import subprocess
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -25,6 +27,33 @@ def _source_packages():
 
 def test_every_subpackage_is_declared():
     assert _source_packages() == _declared_packages()
+
+
+def test_public_api_resolves_and_light_commands_do_not_import_jax():
+    import bayesifu
+
+    for name in bayesifu.__all__:
+        assert getattr(bayesifu, name) is not None, name
+    assert bayesifu.redshift.log_z_grid is not None  # subpackages are reachable as attributes
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        bayesifu.not_a_name  # noqa: B018
+    # In a fresh interpreter: the package, the redshift code and the CLI parser need no JAX
+    code = (
+        "import sys, bayesifu, bayesifu.redshift, bayesifu.cli; bayesifu.cli.build_parser(); "
+        "bayesifu.Cube; print(sorted(m for m in ('jax', 'numpyro', 'arviz') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    # ... and the CLI's JAX set-up still takes effect when JAX is imported later
+    code = (
+        "from bayesifu.cli import _setup_jax; _setup_jax(); import jax, os; "
+        "print(jax.config.jax_enable_x64, jax.local_device_count() == max(4, os.cpu_count()))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_ENABLE_X64")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "True True"
 
 
 def test_models_import_as_subpackage():

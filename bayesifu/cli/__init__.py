@@ -18,13 +18,21 @@ COMMANDS = ["demo", "info", "fit", "bin", "redshift"]
 
 
 def _setup_jax():
-    """Entry-point set-up that must happen before JAX's first operation."""
-    import numpyro
+    """Entry-point set-up that must happen before JAX's first operation: float64 and one XLA
+    host device per default chain (4), even on 2 cores, since parallel chains beat vectorised
+    ones there (benchmarks/results/sampling.md). Done through the environment when JAX is not
+    imported yet, so that commands without a sampler do not import it."""
+    if "jax" in sys.modules:
+        import numpyro
 
-    # one XLA host device per default chain (4), even on 2 cores: parallel chains beat
-    # vectorised ones there (benchmarks/results/sampling.md)
-    numpyro.set_host_device_count(max(4, os.cpu_count() or 1))
-    numpyro.enable_x64()
+        numpyro.set_host_device_count(max(4, os.cpu_count() or 1))
+        numpyro.enable_x64()
+        return
+    flag = "--xla_force_host_platform_device_count"
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(flag)]
+    flags.insert(0, f"{flag}={max(4, os.cpu_count() or 1)}")
+    os.environ["XLA_FLAGS"] = " ".join(flags)
+    os.environ["JAX_ENABLE_X64"] = "1"
 
 
 def build_parser() -> argparse.ArgumentParser:

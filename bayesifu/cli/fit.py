@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BayesifuError, InputError
-from ..lmfit import disk_lm_fit  # the LM start lives in the library
 
 __all__ = ["register", "run", "MODELS"]
 
@@ -137,9 +136,11 @@ def likelihood(args, m):
 
 
 def _disk_start(lik):
-    """NUTS initialisation at the best LM disk fit (see :func:`disk_lm_fit`), or None."""
+    """NUTS initialisation at the best LM disk fit (see :func:`bayesifu.disk_lm_fit`), or None."""
     import jax.numpy as jnp
     from numpyro.infer import init_to_value
+
+    from ..lmfit import disk_lm_fit  # the LM start lives in the library
 
     best = disk_lm_fit(lik)
     if best is None:
