@@ -133,7 +133,7 @@ def run(args) -> int:
     from ..errors import SamplingError
     from ..io import read_map
     from ..likelihood import MapLikelihood
-    from .fit import disk_lm_fit
+    from ..lmfit import disk_lm_fit
 
     t0 = time.perf_counter()
     out = Path(args.out)
