@@ -9,7 +9,7 @@ from bayesifu.containers import Cube
 from bayesifu.errors import InputError, ShapeError, VarianceError
 from bayesifu.redshift import FLAGS, log_z_grid
 from bayesifu.redshift.grid import grid_step
-from bayesifu.redshift.linalg import logdet_and_quadratic
+from bayesifu.redshift.linalg import cholesky_logdet_quadratic
 from bayesifu.templates import Templates, emission_line_templates
 
 
@@ -244,6 +244,12 @@ def test_prior_options_shift_the_posterior_as_expected():
     ratio = tilted.pdf[0] / flat.pdf[0]
     expected = (1 + zg) * np.exp(-zg / 0.01)
     np.testing.assert_allclose(ratio / ratio[0], expected / expected[0], rtol=1e-8)
+
+
+def logdet_and_quadratic(matrix, vector):
+    """cholesky_logdet_quadratic for stacked [p, p, ...] matrices (lower triangle read)."""
+    entries = [[matrix[i, j] for j in range(i + 1)] for i in range(matrix.shape[0])]
+    return cholesky_logdet_quadratic(entries, list(vector))
 
 
 def test_batched_linalg_against_numpy():

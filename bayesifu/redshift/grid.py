@@ -276,14 +276,21 @@ class Design:
         t = np.zeros((self.nt, length + 1))
         inside = (idx >= 0) & (idx < flux.shape[1])
         t[:, inside] = flux[:, idx[inside]]
-        t0, t1 = t[:, :-1], t[:, 1:]
         self.pairs = [(i, k) for i in range(self.nt) for k in range(i + 1)]
-        prod = np.array([t0[i] * t0[k] for i, k in self.pairs])
-        cross = np.array([t0[i] * t1[k] + t1[i] * t0[k] for i, k in self.pairs])
+        prod, cross = self.pair_products(t)
         rfft = scipy.fft.rfft
         self.f_prod = rfft(prod, self.nfft, axis=-1)
         self.f_cross = rfft(cross, self.nfft, axis=-1)
-        self.f_tpl = rfft(t0, self.nfft, axis=-1)
+        self.f_tpl = rfft(t[:, :-1], self.nfft, axis=-1)
+
+    def pair_products(self, t):
+        """Template products of each pair ``(i, k)`` of :attr:`pairs` on template pixels
+        ``t[:, :-1]`` [nt, n + 1]: ``t_i t_k`` (the terms of squared interpolation weights) and
+        ``t_i[h] t_k[h+1] + t_i[h+1] t_k[h]`` (cross weights), each ``[npairs, n]``."""
+        t0, t1 = t[:, :-1], t[:, 1:]
+        prod = np.array([t0[i] * t0[k] for i, k in self.pairs])
+        cross = np.array([t0[i] * t1[k] + t1[i] * t0[k] for i, k in self.pairs])
+        return prod, cross
 
     def evaluate(self, flux, ivar, workers: int = -1) -> ChunkResult:
         """Evaluate the marginal likelihood for a chunk of spectra at every valid redshift.
@@ -352,7 +359,7 @@ class Design:
             logdet_t[rows], quad_t[rows], _ = cholesky_logdet_quadratic(mat, vec, ref)
 
         blocks = [slice(a, min(a + SOLVE_BATCH, ns)) for a in range(0, ns, SOLVE_BATCH)]
-        nthreads = min(n_workers(workers), ns)
+        nthreads = min(n_workers(workers), len(blocks))
         if nthreads <= 1:
             for rows in blocks:
                 correlate(rows)

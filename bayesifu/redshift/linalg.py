@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["logdet_and_quadratic", "cholesky_logdet_quadratic", "PIVOT_TOL"]
+__all__ = ["cholesky_logdet_quadratic", "PIVOT_TOL"]
 
 #: A Jacobi-scaled pivot below this is treated as a degenerate direction (left out).
 PIVOT_TOL = 1e-10
@@ -72,18 +72,3 @@ def cholesky_logdet_quadratic(entries, vector, reference=None):
         y[j] = r * inv
         quad = quad + y[j] * y[j]
     return logdet, quad, np.broadcast_to(np.asarray(n_dropped, dtype=int), np.shape(quad))
-
-
-def logdet_and_quadratic(matrix, vector):
-    """:func:`cholesky_logdet_quadratic` for stacked arrays.
-
-    Parameters
-    ----------
-    matrix : numpy.ndarray, shape (p, p, ...)
-        Symmetric matrices; only the lower triangle (``matrix[i, j]`` with ``i >= j``) is read.
-    vector : numpy.ndarray, shape (p, ...)
-        Right-hand sides.
-    """
-    matrix, vector = np.asarray(matrix, dtype=float), np.asarray(vector, dtype=float)
-    entries = [[matrix[i, j] for j in range(i + 1)] for i in range(matrix.shape[0])]
-    return cholesky_logdet_quadratic(entries, list(vector))

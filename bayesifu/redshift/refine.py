@@ -31,14 +31,14 @@ def local_offsets(half_cells: float = 1.5, sub: int = 8) -> np.ndarray:
     return np.arange(-n, n + 1) / sub
 
 
-def _local_scatter(design: Design, offsets):
-    """Sparse maps from the pixels onto a window of ``n`` template pixels, one block of ``n``
-    rows per distinct *fractional* part of the offsets (an offset ``k + r`` with integer ``k``
-    has the interpolation weights of ``r`` on a window shifted by ``k``): linear weights
-    (``1-f``, ``f``), squared weights (``(1-f)^2``, ``f^2``) and cross weights (``f(1-f)``).
-
-    Returns the three maps ``[npattern * n, nk]``, the window start ``jmin`` (for a peak at
-    index 0), ``n``, and for each offset its integer shift and pattern index."""
+def _local_setup(design: Design, offsets):
+    """Everything of the local grids that does not depend on the data (built once per design
+    and offsets): sparse maps from the pixels onto a window of ``n`` template pixels, one block
+    of ``n`` rows per distinct *fractional* part of the offsets (an offset ``k + r`` with integer
+    ``k`` has the interpolation weights of ``r`` on a window shifted by ``k``), with linear
+    weights (``1-f``, ``f``), squared weights (``(1-f)^2``, ``f^2``) and cross weights
+    (``f(1-f)``); the window start ``jmin`` (for a peak at index 0) and ``n``; for each offset
+    its integer shift and pattern index; and the padded templates with their pair products."""
     shift = np.floor(offsets + 1e-9).astype(int)
     rho, pattern = np.unique(np.round(offsets - shift, 12), return_inverse=True)
     pos = (design.j + design.frac)[None, :] - rho[:, None]  # [npattern, nk], all spectra
@@ -54,21 +54,21 @@ def _local_scatter(design: Design, offsets):
         col = np.tile(np.arange(pos.shape[1]), len(weights) * rho.size)
         return sp.csr_array((val, (row, col)), shape=(rho.size * n, pos.shape[1]))
 
-    return mat(1 - f, f), mat((1 - f) ** 2, f**2), mat(f * (1 - f)), jmin, n, shift, pattern
+    pad = int(np.max(np.abs(shift))) + 3  # windows stay inside the padded arrays
+    t0 = np.pad(design._t0, ((0, 0), (pad, pad + 1)))
+    prod, cross = design.pair_products(t0)
+    maps = mat(1 - f, f), mat((1 - f) ** 2, f**2), mat(f * (1 - f))
+    return maps, jmin, n, shift, pattern, pad, t0, prod, cross
 
 
 def _normal_equations(design: Design, flux, ivar, m_center, prior_precision, offsets):
     """``M`` [ns, nloc, p, p] and ``b`` [ns, nloc, p] on the local grids (templates zero
     outside their range: the caller masks the redshifts outside the valid range)."""
     nt, p, npoly = design.nt, design.p, design.npoly
-    key = ("local_scatter", offsets.tobytes())
-    if key not in design.cache:  # depends on the pixels and offsets only
-        design.cache[key] = _local_scatter(design, offsets)
-    lin_map, sq_map, cr_map, jmin, n, shift, pattern = design.cache[key]
-    pad = int(np.max(np.abs(shift))) + 3  # windows stay inside the padded arrays
-    t0 = np.pad(design._t0, ((0, 0), (pad, pad + 1)))
-    prod = np.array([t0[i, :-1] * t0[k, :-1] for i, k in design.pairs])
-    cross = np.array([t0[i, :-1] * t0[k, 1:] + t0[i, 1:] * t0[k, :-1] for i, k in design.pairs])
+    key = ("local", offsets.tobytes())
+    if key not in design.cache:
+        design.cache[key] = _local_setup(design, offsets)
+    (lin_map, sq_map, cr_map), jmin, n, shift, pattern, pad, t0, prod, cross = design.cache[key]
     ns, nloc = flux.shape[0], offsets.size
     wd = ivar * flux
     rhs = np.concatenate([wd[:, None, :], ivar[:, None, :] * design.poly[None]], axis=1)
