@@ -26,7 +26,14 @@ from scipy.optimize import least_squares
 
 from .errors import BayesifuError, EmptyDataError, InputError, SamplingError
 
-__all__ = ["LMResult", "lm_fit", "disk_lm_fits", "disk_lm_fit"]
+__all__ = [
+    "LMResult",
+    "lm_fit",
+    "disk_moment_start",
+    "disk_lm_search",
+    "disk_lm_fits",
+    "disk_lm_fit",
+]
 
 
 @dataclass
@@ -57,6 +64,8 @@ class LMResult:
         Number of residual evaluations.
     seconds : float
         Wall-clock time of the fit [s].
+    start : str
+        Which start the fit began from (set by :func:`disk_lm_search`), or empty.
     """
 
     values: dict
@@ -72,6 +81,7 @@ class LMResult:
     note: str = ""
     nfev: int = 0
     seconds: float = 0.0
+    start: str = ""
     jacobian: np.ndarray = field(default=None, repr=False)
 
 
@@ -198,59 +208,138 @@ def lm_fit(
     )
 
 
-def disk_lm_fits(lik, pa_starts=(0.0, 90.0, 180.0, 270.0), *, domain=True) -> list[LMResult]:
-    """Levenberg-Marquardt thin-disk fits (:mod:`bayesifu.kinematics`) from several starting PAs.
+def _spaxel_values(lik):
+    """Coordinates and values of the data on spaxels: a binned map's value on each member."""
+    x, y = np.asarray(lik.x, dtype=float), np.asarray(lik.y, dtype=float)
+    values = np.asarray(lik.data, dtype=float)
+    if hasattr(lik, "to_map") and values.size != x.size:
+        values = np.asarray(lik.to_map(values)).ravel()[np.asarray(lik.index)]
+    return x, y, values
 
-    A velocity field has local optima (e.g. a PA flipped by 180 deg, which the positive-``vmax``
-    prior excludes but where chains started at random can stall). Each start begins at the mean
-    position of the data, inclination 45 deg, the median velocity, ``vmax`` 100 km/s and
-    ``rt`` 3 spaxels. The Jacobian is JAX's (see :func:`lm_fit`). For a binned map
-    (:class:`~bayesifu.binning.BinnedMapLikelihood`) the model is averaged over each bin.
+
+def disk_moment_start(lik) -> dict:
+    r"""A thin-disk starting point from the data's own moments.
+
+    The centre is the centroid of the used spaxels and ``vsys`` the median velocity. The
+    receding major axis is the direction of the velocity gradient of a least-squares plane
+    :math:`v = a + b\,x + c\,y`, so :math:`PA = \operatorname{atan2}(-b, c)` in the convention of
+    :mod:`bayesifu.kinematics`. The inclination comes from the axis ratio :math:`q` of the
+    footprint's second moments, :math:`\cos i = q`, clipped to [25, 75] deg (a round IFU
+    footprint says little); ``vmax`` is half the 5-95 percentile range of the velocities divided
+    by :math:`\sin i`, clipped to [20, 600] km/s; ``rt`` is a quarter of the footprint's radius.
+
+    Parameters
+    ----------
+    lik : MapLikelihood or BinnedMapLikelihood
+        The velocity map (``x``, ``y``, ``data``; a binned map's values are put on its spaxels).
+
+    Returns
+    -------
+    dict
+        ``x0, y0, pa, inc, vsys, vmax, rt`` [spaxel, deg, km/s].
+    """
+    x, y, v = _spaxel_values(lik)
+    if x.size < 3:
+        raise EmptyDataError(f"disk_moment_start: {x.size} spaxel(s) cannot give a start")
+    x0, y0 = float(np.mean(x)), float(np.mean(y))
+    design = np.column_stack([np.ones_like(x), x - x0, y - y0])
+    _, b, c = np.linalg.lstsq(design, v, rcond=None)[0]
+    lam = np.linalg.eigvalsh(np.cov(np.vstack([x, y])))
+    q = float(np.sqrt(max(lam[0], 0.0) / lam[1])) if lam[1] > 0 else 1.0
+    inc = float(np.clip(np.degrees(np.arccos(min(q, 1.0))), 25.0, 75.0))
+    amplitude = 0.5 * float(np.subtract(*np.percentile(v, [95, 5])))
+    radius = float(np.sqrt(np.max((x - x0) ** 2 + (y - y0) ** 2)))
+    return {
+        "x0": x0,
+        "y0": y0,
+        "pa": float(np.degrees(np.arctan2(-b, c)) % 360.0),
+        "inc": inc,
+        "vsys": float(np.median(v)),
+        "vmax": float(np.clip(amplitude / np.sin(np.radians(inc)), 20.0, 600.0)),
+        "rt": max(1.0, 0.25 * radius),
+    }
+
+
+def _normalise_disk(values: dict) -> None:
+    """Map ``inc`` into [0, 90] deg, a negative ``vmax`` to a positive one (PA + 180 deg) and the
+    PA into [0, 360), in place: the same velocity field."""
+    inc = (values["inc"] + 180.0) % 360.0 - 180.0
+    if inc < 0:  # sin i changes sign, cos i does not
+        inc, values["vmax"] = -inc, -values["vmax"]
+    values["inc"] = min(inc, 180.0 - inc)  # only sin i and cos^2 i enter
+    if values["vmax"] < 0:
+        values["vmax"], values["pa"] = -values["vmax"], values["pa"] + 180.0
+    values["pa"] = values["pa"] % 360.0
+
+
+def disk_lm_search(lik, pa_starts=None, *, domain=True):
+    """Levenberg-Marquardt thin-disk fits from several starts, with what became of each start.
+
+    The starts are :func:`disk_moment_start` and the same with its PA turned by 90, 180 and 270
+    deg (or, with ``pa_starts``, the moment start at each of those PAs). The Jacobian is JAX's
+    (see :func:`lm_fit`). For a binned map (:class:`~bayesifu.binning.BinnedMapLikelihood`) the
+    model is averaged over each bin.
 
     Parameters
     ----------
     lik : MapLikelihood or BinnedMapLikelihood
         The velocity map and its covariance (the residuals are whitened by it).
-    pa_starts : sequence of float
-        Starting position angles [deg].
+    pa_starts : sequence of float, optional
+        Starting position angles [deg] instead of the moment PA and its turns.
     domain : bool
         Keep only the fits inside the disk model's domain (5 < inc < 85 deg, rt > 0); False
         keeps every fit that converged (e.g. to show that the inclination runs to 0).
 
     Returns
     -------
-    list of LMResult
-        The fits, best (lowest chi-square) first, with ``inc`` mapped to the equivalent value in
-        [0, 90] deg, a negative ``vmax`` turned positive (PA + 180 deg) and the PA wrapped into
-        [0, 360); empty if none. The errors refer to the values before these changes of sign.
+    fits : list of LMResult
+        Best (lowest chi-square) first; ``start`` names the start of each. ``inc`` is mapped
+        into [0, 90] deg, a negative ``vmax`` made positive (PA + 180 deg) and the PA wrapped
+        into [0, 360); the errors refer to the values before these changes of sign.
+    failures : list of str
+        One line for each start that gave no usable fit, saying why.
     """
     from .kinematics import DiskParams, disk_velocity
 
     x = jnp.asarray(lik.x, dtype=float)
     y = jnp.asarray(lik.y, dtype=float)
     to_data = getattr(lik, "bin_model", lambda v: v)  # binned map: average over each bin
-    fits = []
-    for pa in pa_starts:
-        guess = dict(x0=float(np.mean(lik.x)), y0=float(np.mean(lik.y)), pa=float(pa), inc=45.0,
-                     vsys=float(np.median(lik.data)), vmax=100.0, rt=3.0)  # fmt: skip
+    moments = disk_moment_start(lik)
+    if pa_starts is None:
+        starts = [(f"moments, PA {moments['pa']:.0f} + {turn}", moments["pa"] + turn)
+                  for turn in (0, 90, 180, 270)]  # fmt: skip
+    else:
+        starts = [(f"moments, PA {float(pa):.0f}", float(pa)) for pa in pa_starts]
+    fits, failures = [], []
+    for label, pa in starts:
+        guess = {**moments, "pa": pa % 360.0}
         try:
             fit = lm_fit(lambda p: to_data(disk_velocity(x, y, DiskParams(**p))), guess, lik=lik)
-        except BayesifuError:  # this start leaves the model's domain; try the next
+        except BayesifuError as err:  # this start leaves the model's domain; try the next
+            failures.append(f"{label}: {err}")
             continue
+        _normalise_disk(fit.values)
+        fit.start = label
         v = fit.values
-        inc = (v["inc"] + 180.0) % 360.0 - 180.0
-        if inc < 0:  # sin i changes sign, cos i does not
-            inc, v["vmax"] = -inc, -v["vmax"]
-        v["inc"] = min(inc, 180.0 - inc)  # only sin i and cos^2 i enter
-        if v["vmax"] < 0:
-            v["vmax"], v["pa"] = -v["vmax"], v["pa"] + 180.0
-        v["pa"] = v["pa"] % 360.0
-        if not domain or (5 < v["inc"] < 85 and v["rt"] > 0):
+        if not fit.success:
+            failures.append(f"{label}: MINPACK did not converge ({fit.message})")
+        elif domain and not (5 < v["inc"] < 85 and v["rt"] > 0):
+            failures.append(
+                f"{label}: left the disk's domain (inc {v['inc']:.1f} deg, rt {v['rt']:.2g})"
+            )
+        else:
             fits.append(fit)
-    return sorted(fits, key=lambda f: f.chi2)
+    # equal optima (to 6 digits) keep the order of the starts, so the moment start is named
+    return sorted(fits, key=lambda f: float(f"{f.chi2:.6g}")), failures
 
 
-def disk_lm_fit(lik, pa_starts=(0.0, 90.0, 180.0, 270.0)) -> LMResult | None:
-    """The best of :func:`disk_lm_fits` (starting PA 0, 90, 180, 270 deg), or None."""
+def disk_lm_fits(lik, pa_starts=None, *, domain=True) -> list[LMResult]:
+    """The fits of :func:`disk_lm_search` (best first; empty if none), without the failures."""
+    return disk_lm_search(lik, pa_starts, domain=domain)[0]
+
+
+def disk_lm_fit(lik, pa_starts=None) -> LMResult | None:
+    """The best of :func:`disk_lm_fits` (moment start and its PA turned by 90, 180, 270 deg), or
+    None when no start converged inside the disk's domain."""
     fits = disk_lm_fits(lik, pa_starts)
     return fits[0] if fits else None

@@ -14,13 +14,17 @@ prints an ArviZ summary, writes the posterior (netCDF) and PNGs beside it: the p
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BayesifuError, InputError
 
-__all__ = ["register", "run", "MODELS"]
+__all__ = ["register", "run", "MODELS", "EXIT_NOT_CONVERGED"]
+
+DRAWS = 500
+WARMUP = 500
 
 #: Model files usable from the command line, with the parameters shown in the pair plot.
 MODELS = {
@@ -30,44 +34,84 @@ MODELS = {
 }
 
 
+#: Exit status of a fit that ran but did not converge (results and plots are still written).
+EXIT_NOT_CONVERGED = 3
+EPILOG = f"""exit status: 0 converged (no divergences, r-hat <= 1.01, bulk ESS >= 100 per chain);
+1 bad input (one line on stderr naming the option); {EXIT_NOT_CONVERGED} the sampler ran but did not
+converge: the posterior, summary and plots are still written, and stderr says what went wrong."""
+
+
 def register(subparsers) -> None:
+    import argparse
+
     p = subparsers.add_parser(
         "fit",
         help="fit a model (disk, plane, sersic) to a map with the full spatial covariance",
         description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("maps", help="DAP MAPS file (or any map read_map understands)")
-    p.add_argument("--ext", default="EMLINE_GVEL", help="extension (default EMLINE_GVEL)")
-    p.add_argument("--channel", default=None, help="channel name or index, e.g. Ha-6564")
-    p.add_argument("--model", choices=sorted(MODELS), default="disk")
+    p.add_argument("maps", metavar="MAPS", help="DAP MAPS file (or any map read_map understands)")
+    p.add_argument("--ext", default="EMLINE_GVEL", help="extension to fit (default: %(default)s)")
+    p.add_argument(
+        "--channel",
+        default=None,
+        help="channel name or 0-based index of a multi-channel extension, e.g. Ha-6564 "
+        "(default: none; required for EMLINE_GVEL)",
+    )
+    p.add_argument(
+        "--model", choices=sorted(MODELS), default="disk", help="model (default: %(default)s)"
+    )
     p.add_argument(
         "--correlation",
         default="gaussian",
-        help="FILE with a CORREL table (e.g. the SNRG file), 'gaussian' (sigma 1.92, "
-        "rlim 6.4 spaxels; reduced-rank path, white intrinsic scatter) or 'none' (independent "
-        "spaxels); default gaussian",
+        help="FILE with a CORREL table (e.g. the SNRG file), 'gaussian' (sigma 1.92, rlim 6.4 "
+        "spaxels; reduced-rank path, white intrinsic scatter) or 'none' (independent spaxels) "
+        "(default: %(default)s)",
     )
-    p.add_argument("--correlation-ext", default="CORREL", help="extension of FILE")
-    p.add_argument("--sampler", choices=["nuts", "emcee"], default="nuts")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--correlation-ext", default="CORREL", help="extension of FILE (default: %(default)s)"
+    )
+    p.add_argument(
+        "--sampler", choices=["nuts", "emcee"], default="nuts", help="(default: %(default)s)"
+    )
+    p.add_argument("--chains", type=int, default=4, help="chains (default: %(default)s)")
+    p.add_argument(
+        "--draws", type=int, default=DRAWS, help="kept draws per chain (default: %(default)s)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=WARMUP, help="warmup steps per chain (default: %(default)s)"
+    )
+    p.add_argument(
+        "--target-accept",
+        type=float,
+        default=0.9,
+        help="NUTS target acceptance probability (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument(
         "--scatter",
         type=float,
         default=None,
-        help="fit an intrinsic scatter with a HalfNormal prior of this scale [data unit]",
+        metavar="SCALE",
+        help="scale [data unit] of the HalfNormal prior of the intrinsic scatter (default: the "
+        "RMS of the residuals of the LM disk fit on independent spaxels, or the standard "
+        "deviation of the data for the other models)",
     )
-    p.add_argument("--out", default="posterior.nc", help="netCDF output (default posterior.nc)")
-    p.add_argument("--no-plots", action="store_true", help="do not write PNGs")
+    noise.add_argument(
+        "--no-scatter",
+        action="store_true",
+        help="no intrinsic scatter: only the quoted errors and their correlation",
+    )
+    p.add_argument("--out", default="posterior.nc", help="netCDF output (default: %(default)s)")
+    p.add_argument("--no-plots", action="store_true", help="do not write the PNGs")
     p.set_defaults(func=run)
 
 
-def _correlation(args, shape):
+def _correlation(args, shape, choice):
     from ..correlation import SpatialCorrelation
 
-    choice = args.correlation
     if choice.lower() == "none":
         return None
     if choice.lower() == "gaussian":
@@ -101,14 +145,18 @@ def is_binned(m) -> bool:
     return np.unique(ids).size < ids.size
 
 
-def likelihood(args, m):
-    """The likelihood of map ``m``: per spaxel, or over the bins of a binned map (``BINID``)."""
+def likelihood(args, m, correlation=None, quiet=False):
+    """The likelihood of map ``m``: per spaxel, or over the bins of a binned map (``BINID``).
+
+    ``correlation`` replaces ``args.correlation`` (e.g. ``"none"``); ``quiet`` prints nothing.
+    """
     from ..binning import BinnedMapLikelihood
     from ..likelihood import EIGEN_MAX_N, MapLikelihood
 
-    corr = _correlation(args, m.shape)
+    choice = args.correlation if correlation is None else correlation
+    corr = _correlation(args, m.shape, choice)
     method = "auto"
-    if args.correlation.lower() == "gaussian" and m.n_good <= EIGEN_MAX_N:
+    if choice.lower() == "gaussian" and m.n_good <= EIGEN_MAX_N:
         # The tapered Gaussian is positive-definite, so "auto" would take the banded path, whose
         # intrinsic scatter is correlated like the noise. A sigma = 1.92 Gaussian claims almost
         # no noise power at high spatial frequencies, where real maps do have power (white-ish
@@ -128,80 +176,137 @@ def likelihood(args, m):
         method=method,
     )
     weights = "uniform" if flux is None else "SPX_MFLUX"
-    print(
-        f"binned map (BINID): {lik.n} bins of {lik.n_spaxels} spaxels; model averaged over "
-        f"each bin with {weights} weights"
-    )
+    if not quiet:
+        print(
+            f"binned map (BINID): {lik.n} bins of {lik.n_spaxels} spaxels; model averaged "
+            f"over each bin with {weights} weights"
+        )
     return lik
 
 
-def _disk_start(lik):
-    """NUTS initialisation at the best LM disk fit (see :func:`bayesifu.disk_lm_fit`), or None."""
+def _lm_start(args, m):
+    """The multi-start LM disk fit on independent spaxels (bins), printed: ``(fit, rms, tau)``,
+    or Nones. ``rms`` is the RMS of its residuals, ``tau`` the white scatter that maximises the
+    independent likelihood at the fit [data unit]."""
+    from scipy.optimize import minimize_scalar
+
+    from ..kinematics import DiskParams, disk_velocity
+    from ..lmfit import disk_lm_search
+
+    lik = likelihood(args, m, correlation="none", quiet=True)
+    fits, failures = disk_lm_search(lik)
+    for line in failures:
+        print(f"LM start {line}")
+    if not fits:
+        print(
+            "LM: no start converged inside the disk's domain; the chains start at random draws "
+            "of the prior (expect slow mixing: check r-hat and the exit status)"
+        )
+        return None, None, None
+    best = fits[0]
+    mu = disk_velocity(
+        np.asarray(lik.x, float), np.asarray(lik.y, float), DiskParams(**best.values)
+    )
+    mu = lik.bin_model(mu) if hasattr(lik, "bin_model") else mu
+    rms = float(np.sqrt(np.mean((np.asarray(lik.data) - np.asarray(mu)) ** 2)))
+    tau = minimize_scalar(
+        lambda t: -float(lik.log_prob(mu, scatter=t)), bounds=(1e-3 * rms, rms), method="bounded"
+    ).x
+    print(
+        f"LM (independent {'bins' if is_binned(m) else 'spaxels'}) from start '{best.start}': "
+        + ", ".join(f"{k}={v:.4g}" for k, v in best.values.items())
+        + f"; reduced chi-square {best.redchi:.1f}, residual RMS {rms:.3g}; chains start there"
+    )
+    return best, rms, float(tau)
+
+
+def _scatter_prior(args, m, lik, rms):
+    """The HalfNormal prior of the intrinsic scatter (printed), or None with ``--no-scatter``."""
+    import numpyro.distributions as dist
+
+    if args.no_scatter:
+        print("intrinsic scatter: none (--no-scatter)")
+        return None
+    if args.scatter is not None:
+        scale, why = args.scatter, "--scatter"
+    elif rms is not None:
+        scale, why = rms, "RMS of the LM residuals"
+    else:
+        scale, why = float(np.std(lik.data)), "standard deviation of the data"
+    print(f"intrinsic scatter: HalfNormal({scale:.3g} {m.unit or 'data unit'}) ({why})")
+    return dist.HalfNormal(scale)
+
+
+def _sample_options(args, start: dict | None) -> dict:
     import jax.numpy as jnp
     from numpyro.infer import init_to_value
 
-    from ..lmfit import disk_lm_fit  # the LM start lives in the library
+    options = {"progress_bar": True}
+    if args.sampler == "nuts":
+        # a handful of strongly correlated parameters (inc with vmax): a dense mass matrix
+        options.update(target_accept=args.target_accept, dense_mass=True)
+    if start is not None:
+        values = {k: jnp.asarray(v) for k, v in start.items()}
+        options["init_strategy"] = init_to_value(values=values)
+        if args.sampler == "nuts":  # warmup starts preconditioned at the mode (Laplace)
+            options["init_mass"] = "laplace"
+    return options
 
-    best = disk_lm_fit(lik)
-    if best is None:
-        return None
-    values = best.values
-    print("chains start at the LM fit: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
-    return init_to_value(values={k: jnp.asarray(v) for k, v in values.items()})
+
+def _sample(args, module, lik, kwargs, options):
+    """:func:`bayesifu.sample` that returns ``(idata, problems)`` instead of raising on
+    non-convergence (the results are written first)."""
+    from ..errors import SamplingError
+    from ..sampling import sample
+
+    try:
+        idata = sample(module.model, lik.x, lik.y, lik, sampler=args.sampler,
+                       chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
+                       out=args.out, check="raise", sampler_options=options, **kwargs)  # fmt: skip
+    except SamplingError as err:
+        if getattr(err, "idata", None) is None:
+            raise
+        return err.idata, str(err)
+    return idata, ""
 
 
 def run(args) -> int:
-    import numpyro.distributions as dist
-
-    from .. import _arviz
     from ..io import read_map
-    from ..sampling import sample
+    from .fit_inputs import check_fit_inputs, parse_channel
 
-    for label in ("chains", "draws"):
-        if getattr(args, label) < 1:
-            raise InputError(f"--{label} must be at least 1, got {getattr(args, label)}")
-    if Path(args.out).is_dir():
-        raise InputError(f"--out {args.out!r} is a folder; give a file name, e.g. posterior.nc")
-    m = read_map(args.maps, args.ext, channel=args.channel)
+    check_fit_inputs(args)  # before JAX is imported: a bad call answers in seconds
+    m = read_map(args.maps, args.ext, channel=parse_channel(args.channel))
+    from .. import _arviz
+
     lik = likelihood(args, m)
     module = importlib.import_module(f"bayesifu.models.{args.model}")
-    kwargs = {} if args.scatter is None else {"scatter": dist.HalfNormal(args.scatter)}
     what = "bins" if is_binned(m) else "spaxels"
     print(f"bayesifu fit: {m.name}: {lik.n} {what}, likelihood {lik.method} (dof {lik.dof})")
-    options = {"progress_bar": True}
-    if args.model == "disk":
-        start = _disk_start(lik)
-        if start is not None:
-            options["init_strategy"] = start
-            if args.sampler == "nuts":  # warmup starts preconditioned, as in bayesifu demo
-                options["init_mass"] = "laplace"
-    idata = sample(
-        module.model,
-        lik.x,
-        lik.y,
-        lik,
-        sampler=args.sampler,
-        chains=args.chains,
-        draws=args.draws,
-        warmup=args.warmup,
-        seed=args.seed,
-        out=args.out,
-        sampler_options=options,
-        **kwargs,
-    )
-    names = list(MODELS[args.model]) + (["scatter"] if args.scatter is not None else [])
+    lm, rms, tau = _lm_start(args, m) if args.model == "disk" else (None, None, None)
+    scatter = _scatter_prior(args, m, lik, rms)
+    kwargs = {} if scatter is None else {"scatter": scatter}
+    start = None
+    if lm is not None:
+        start = dict(lm.values, **({} if scatter is None else {"scatter": tau}))
+    idata, problems = _sample(args, module, lik, kwargs, _sample_options(args, start))
+    names = list(MODELS[args.model]) + ([] if scatter is None else ["scatter"])
     print(_arviz.summary(idata, var_names=names).to_string())
     print(f"posterior written to {args.out}")
     if not args.no_plots:
         stem = str(Path(args.out).with_suffix(""))
         post = _arviz.group(idata, "posterior")
-        draws = {k: np.asarray(post[k]).reshape(-1) for k in names}
-        medians = {k: float(np.median(v)) for k, v in draws.items()}
+        medians = {k: float(np.median(np.asarray(post[k]))) for k in names}
         written = [
             plot_pairs(idata, names, f"{stem}_pairs.png"),
             plot_maps(module.model, medians, lik, m, f"{stem}_maps.png", **kwargs),
         ]
         print("plots written: " + ", ".join(written))
+    if problems:
+        print(
+            f"bayesifu fit: did not converge (exit status {EXIT_NOT_CONVERGED}): {problems}",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_CONVERGED
     return 0
 
 
