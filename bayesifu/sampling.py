@@ -243,6 +243,13 @@ def _pointwise_log_likelihood(model, args, kwargs, flat_samples, names, batch=25
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in names}
 
 
+def _listing(values: dict, fmt: str, most: int = 10) -> str:
+    """``"name value, ..."`` for every entry, or the first ``most`` and how many more."""
+    items = [f"{k} {fmt.format(v)}" for k, v in sorted(values.items())]
+    more = len(items) - most
+    return ", ".join(items[:most]) + (f" and {more} more" if more > 0 else "")
+
+
 def check_convergence(posterior: dict, latent, diverging=None, *, chains_are_walkers=False):
     """Return a list of problems (strings, each saying what to do); empty if none.
 
@@ -275,14 +282,14 @@ def check_convergence(posterior: dict, latent, diverging=None, *, chains_are_wal
             if ess < ESS_PER_CHAIN_MIN * col.shape[0]:
                 low_ess[label] = ess
     if worst_rhat:
-        top = ", ".join(f"{k} {v:.3f}" for k, v in sorted(worst_rhat.items())[:6])
+        top = _listing(worst_rhat, "{:.3f}")
         problems.append(
             f"r-hat > {RHAT_MAX} for {len(worst_rhat)} parameter(s) ({top}): the chains disagree; "
             "run longer (more warmup and draws) or more chains, and look for multimodality"
             + (" (emcee: more walkers/steps)" if chains_are_walkers else "")
         )
     if low_ess:
-        top = ", ".join(f"{k} {v:.0f}" for k, v in sorted(low_ess.items())[:6])
+        top = _listing(low_ess, "{:.0f}")
         problems.append(
             f"bulk effective sample size below {ESS_PER_CHAIN_MIN} per chain for "
             f"{len(low_ess)} parameter(s) ({top}): draw more samples before trusting tails"

@@ -169,6 +169,19 @@ def test_convergence_problems_are_reported():
     assert check_convergence(good, {"m": 1}, np.zeros((4, 500), bool)) == []
 
 
+def test_convergence_message_lists_as_many_names_as_it_counts():
+    """Seven stuck parameters: the message counts 7 and names all 7 (it used to list 6)."""
+    rng = np.random.default_rng(1)
+    names = ["x0", "y0", "pa", "inc", "vsys", "vmax", "rt"]
+    stuck = {k: np.stack([rng.normal(0, 1, 200), rng.normal(9, 1, 200)]) for k in names}
+    (rhat,) = [p for p in check_convergence(stuck, dict.fromkeys(names, 1)) if "r-hat" in p]
+    assert "for 7 parameter(s)" in rhat
+    assert all(f"{k} " in rhat for k in names)
+    many = {f"b{i:02d}": v for i, v in enumerate([stuck["x0"]] * 12)}
+    (rhat,) = [p for p in check_convergence(many, dict.fromkeys(many, 1)) if "r-hat" in p]
+    assert "for 12 parameter(s)" in rhat and "b09" in rhat and "and 2 more" in rhat
+
+
 def test_bad_runs_warn_raise_and_save(tmp_path, problem):
     design, lik, *_ = problem
     out = tmp_path / "bad.nc"
