@@ -23,7 +23,7 @@ from ..errors import BayesifuError, InputError
 
 __all__ = ["register", "run", "MODELS", "EXIT_NOT_CONVERGED"]
 
-DRAWS = 500
+DRAWS = 1000
 WARMUP = 500
 
 #: Model files usable from the command line, with the parameters shown in the pair plot.
