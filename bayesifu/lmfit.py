@@ -329,8 +329,7 @@ def disk_lm_search(lik, pa_starts=None, *, domain=True):
             )
         else:
             fits.append(fit)
-    # equal optima (to 6 digits) keep the order of the starts, so the moment start is named
-    return sorted(fits, key=lambda f: float(f"{f.chi2:.6g}")), failures
+    return sorted(fits, key=lambda f: f.chi2), failures  # stable: ties keep the starts' order
 
 
 def disk_lm_fits(lik, pa_starts=None, *, domain=True) -> list[LMResult]:
