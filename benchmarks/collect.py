@@ -16,6 +16,7 @@ ORDER = [
     ("binning.md", "uv run python benchmarks/bench_binning.py"),
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
+    ("fit_cli.md", "uv run python benchmarks/bench_fit_cli.py"),
     ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
     (
         "redshift_abell478_cube.md",
