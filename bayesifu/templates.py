@@ -168,38 +168,53 @@ class Templates:
         last = good.shape[1] - 1 - np.argmax(good[:, ::-1], axis=1)
         return np.stack([first, last], axis=1)
 
-    def rest_range(self) -> tuple[float, float]:
-        """Rest wavelength range [Angstrom] covered by *every* template."""
+    def rest_range(self, common: bool = True) -> tuple[float, float]:
+        """Rest wavelength range [Angstrom] covered by *every* template (``common=False``: by
+        at least one)."""
         cov = self.coverage()
         loglam = self.loglam
+        if not common:
+            return 10.0 ** loglam[cov[:, 0].min()], 10.0 ** loglam[cov[:, 1].max()]
         return 10.0 ** loglam[cov[:, 0].max()], 10.0 ** loglam[cov[:, 1].min()]
 
     def independent(self, rtol: float = 1e-6) -> Templates:
-        """An orthogonal basis spanning the same space, over the range common to all templates.
+        """An orthogonal basis spanning the same space, for each group of templates that cover
+        the same wavelength range.
 
         Template sets are often exactly degenerate (the five SDSS DR2 galaxy templates
         spDR2-023..027 span only two dimensions), which makes the Occam factor
-        :math:`|A^T W A|^{-1/2}` of the redshift posterior undefined. The singular value
-        decomposition of the templates over their common range keeps the right singular vectors
-        with singular values above ``rtol`` times the largest (scaled by them, so that amplitudes
-        stay comparable); the model space, and so the posterior under a flat coefficient prior,
-        is unchanged. Pixels outside the common range become ``NaN``.
+        :math:`|A^T W A|^{-1/2}` of the redshift posterior undefined. Templates are grouped by
+        their range (first and last finite pixel); the singular value decomposition of each
+        group over its range keeps the right singular vectors with singular values above
+        ``rtol`` times the largest (scaled by them, so that amplitudes stay comparable). Each
+        basis vector keeps its group's full range, so a template with a shorter range (SDSS
+        spDR2-028, 3000-6800 A) does not cut the others; where the groups are not degenerate
+        with each other the model space, and so the posterior under a flat coefficient prior,
+        is unchanged. Emission-line templates are kept as they are.
         """
-        cont = ~self.is_line
-        if not cont.any():
+        cont = np.flatnonzero(~self.is_line)
+        if cont.size == 0:
             return self
-        cov = self.coverage()[cont]
-        lo, hi = cov[:, 0].max(), cov[:, 1].min()
-        if hi <= lo:
-            raise InputError(
-                f"templates: {', '.join(self.names)} have no wavelength range in common"
-            )
-        _, sing, vt = np.linalg.svd(self.flux[cont, lo : hi + 1], full_matrices=False)
-        keep = sing > rtol * sing[0]
-        flux = np.full((int(keep.sum()), self.flux.shape[1]), np.nan)
-        flux[:, lo : hi + 1] = vt[keep] * sing[keep, None] / np.sqrt(hi + 1 - lo)
-        names = [f"basis{i}" for i in range(flux.shape[0])]
-        basis = Templates(self.loglam0, self.dloglam, flux, names, self.fwhm_kms)
+        cov = self.coverage()
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i in cont:
+            groups.setdefault((int(cov[i, 0]), int(cov[i, 1])), []).append(int(i))
+        rows, names = [], []
+        for (lo, hi), members in groups.items():
+            seg = self.flux[members, lo : hi + 1]
+            if np.isnan(seg).any():
+                raise InputError(
+                    f"templates: {', '.join(self.names[i] for i in members)} have gaps "
+                    "(NaN inside their wavelength range)"
+                )
+            _, sing, vt = np.linalg.svd(seg, full_matrices=False)
+            keep = sing > rtol * sing[0]
+            for v, sv in zip(vt[keep], sing[keep], strict=True):
+                row = np.full(self.flux.shape[1], np.nan)
+                row[lo : hi + 1] = v * sv / np.sqrt(hi + 1 - lo)
+                rows.append(row)
+                names.append(f"basis{len(names)}")
+        basis = Templates(self.loglam0, self.dloglam, np.array(rows), names, self.fwhm_kms)
         if self.is_line.any():
             lines = Templates(
                 self.loglam0,

@@ -137,7 +137,7 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
         str(tmp_path / "x.fits"),
     ]
     assert main(bad) == 1
-    assert "no redshift of the grid" in capsys.readouterr().err
+    assert "do not reach" in capsys.readouterr().err
     assert main([*args[:-2], "--workers", "0", "--overwrite"]) == 1
     assert "workers must be -1 or >= 1" in capsys.readouterr().err
     with pytest.raises(InputError, match="shape"):

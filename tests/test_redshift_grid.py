@@ -155,28 +155,115 @@ def test_cube_input_air_and_mask_match_arrays():
     assert post.reshaped("n_valid")[0, 1] == 290
 
 
-def test_templates_not_covering_some_redshifts_are_excluded():
-    tpl = smooth_templates(2)
-    wave = np.linspace(5200.0, 6400.0, 300)
-    lo, hi = 10 ** tpl.loglam[0], 10 ** tpl.loglam[-1]
-    z_grid = log_z_grid(0.0, 0.6, 1e-3)
-    flux = np.ones((1, wave.size))
+def _dense_marginal(flux, ivar, wave, tpl, z_grid, npoly, partial, scale=10.0, flat_sd=1e3):
+    """Independent reference for templates that do not cover the data everywhere: at each z the
+    log density of the same data under N(0, W^-1 + A S A^T) (dense Cholesky), with templates zero
+    outside their range, a proper N(0, s^2) amplitude prior on the ``partial`` templates (s from
+    ``scale`` times the weighted rms flux over the template's rms) and a very broad one
+    (``flat_sd`` times the rms) standing in for the flat prior on the others."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    x = 2 * (wave - wave[0]) / (wave[-1] - wave[0]) - 1
+    poly = [legendre.legval(x, np.eye(npoly)[q]) for q in range(npoly)]
+    rms = np.sqrt(np.sum(ivar * flux**2) / ivar.sum())
+    trms = np.sqrt(np.nanmean(tpl.flux**2, axis=1))
+    sd = [(scale if part else flat_sd) * rms / t for t, part in zip(trms, partial, strict=True)]
+    sd += [flat_sd * rms] * npoly
+    out = []
+    for z in z_grid:
+        shifted = np.log10(wave) - np.log10(1 + z)
+        cols = [np.interp(shifted, tpl.loglam, f, left=0, right=0) for f in np.nan_to_num(tpl.flux)]
+        a = np.vstack(cols + poly).T
+        cov = np.diag(1 / ivar) + (a * np.square(sd)) @ a.T
+        c = cho_factor(cov, lower=True)
+        logdet = 2 * np.sum(np.log(np.diag(c[0])))
+        out.append(-0.5 * (flux @ cho_solve(c, flux) + logdet) + np.log1p(z))
+    out = np.array(out)
+    p = np.exp(out - out.max())
+    return p / p.sum()
+
+
+def test_templates_of_different_ranges_and_data_wider_than_templates_match_dense_reference():
+    """Case 3 of issue 12: the observed range exceeds the templates' at some z (and one
+    template is shorter than the other): every redshift of the grid is evaluated on the same
+    pixels, and the posterior matches the dense marginal density of those pixels."""
+    full = smooth_templates(2, seed=3)
+    short = full.flux.copy()
+    short[1, 2500:] = np.nan  # the second template stops at 10**(3.55 + 0.25) = 6310 A
+    tpl = Templates(full.loglam0, full.dloglam, short, ["long", "short"])
+    rng = np.random.default_rng(4)
+    wave = np.linspace(4000.0, 7600.0, 240)  # 3548 A (rest) at z = 0 .. wider than both
+    z_grid = log_z_grid(0.0, 0.25, 2e-3)
+    z_true = 0.1
+    model = np.interp(np.log10(wave / (1 + z_true)), tpl.loglam, np.nan_to_num(tpl.flux[0]))
+    flux = (model + 0.05 * rng.normal(size=wave.size))[None]
+    ivar = np.full(flux.shape, 1 / 0.05**2)
     post = bi.redshift_posterior(
-        flux, tpl, z_grid, wave=wave, ivar=np.ones_like(flux), medium="vacuum"
+        flux, tpl, z_grid, wave=wave, ivar=ivar, medium="vacuum", npoly=2, independent=False
     )
-    ok = (wave[0] / (1 + z_grid) >= lo) & (wave[-1] / (1 + z_grid) <= hi * (1 - 2e-4))
-    inner = ok & np.r_[ok[1:], False] & np.r_[False, ok[:-1]]
-    assert np.all(post.valid_z[inner]) and not np.any(post.valid_z[~ok])
-    assert np.all(post.pdf[0, ~post.valid_z] == 0) and np.isnan(post.chi2[0, ~post.valid_z]).all()
-    with pytest.raises(InputError, match="no redshift of the grid"):
+    assert post.valid_z.all()  # nothing is refused or cut from the grid
+    ref = _dense_marginal(flux[0], ivar[0], wave, tpl, z_grid, 2, partial=[True, True])
+    np.testing.assert_allclose(post.pdf[0], ref, atol=2e-4)
+    assert abs(post.summary().z_map[0] - z_true) < 2e-3
+    assert post.template_coverage[0] == 1  # at z = 0.1 the long template covers every pixel
+    at_top = post._design.template_coverage([z_grid.size - 1], ivar > 0)[0]
+    assert at_top == pytest.approx(np.mean(wave / 1.25 >= 10**3.55), abs=0.01)
+    # The refined local grid uses the same likelihood (same normalisation as the coarse one).
+    u = np.log10(1 + z_grid)
+    k = int(np.argmax(post.logpdf[0]))
+    on_grid = np.isclose(post.local_u[0], u[k])
+    assert on_grid.any()
+    coarse = post.logpdf[0, k] - post.logpdf[0, k - 1]
+    fine = np.interp(u[[k, k - 1]], post.local_u[0], post.local_logp[0])
+    np.testing.assert_allclose(fine[0] - fine[1], coarse, atol=1e-6)
+
+
+def test_short_template_does_not_cut_the_grid_or_pull_the_redshift():
+    """Case 2 of issue 12 in miniature: adding a template whose range stops short (SDSS
+    spDR2-028) used to remove the true redshift from the grid (every template had to cover
+    every pixel) and report a wrong, unflagged peak; now the true redshift stays in the grid
+    and wins, and the short template's coefficient has a proper prior (dense reference)."""
+    base = smooth_templates(2, seed=5)
+    flux_t = np.vstack([base.flux, smooth_templates(1, seed=6).flux])
+    flux_t[2, 1800:] = np.nan  # ends at 10**3.73 = 5370 A
+    tpl = Templates(base.loglam0, base.dloglam, flux_t, ["a", "b", "short"])
+    wave = np.linspace(5600.0, 6200.0, 150)
+    z_grid = log_z_grid(0.0, 0.4, 1e-3)
+    z_true = 0.03  # where the short template covers none of the data
+    rng = np.random.default_rng(7)
+    cols = [np.interp(np.log10(wave / (1 + z_true)), tpl.loglam, f) for f in base.flux]
+    flux = (0.7 * cols[0] + 0.3 * cols[1] + 0.02 * rng.normal(size=wave.size))[None]
+    ivar = np.full(flux.shape, 1 / 0.02**2)
+    post = bi.redshift_posterior(
+        flux, tpl, z_grid, wave=wave, ivar=ivar, medium="vacuum", npoly=1, independent=False
+    )
+    assert post.valid_z.all()
+    ref = _dense_marginal(flux[0], ivar[0], wave, tpl, z_grid, 1, partial=[False, False, True])
+    np.testing.assert_allclose(post.pdf[0], ref, atol=2e-4)
+    s = post.summary()
+    assert abs(s.z_map[0] - z_true) < 1e-3 and s.flags[0] == 0
+    with pytest.raises(InputError, match="do not reach"):
         bi.redshift_posterior(
-            flux,
-            tpl,
-            log_z_grid(1.0, 1.5, 1e-3),
-            wave=wave,
-            ivar=np.ones_like(flux),
-            medium="vacuum",
+            flux, tpl, log_z_grid(3.0, 3.5, 1e-3), wave=wave, ivar=ivar, medium="vacuum"
         )
+
+
+def test_grid_from_a_range_or_any_increasing_grid():
+    tpl = smooth_templates(2)
+    wave = np.linspace(5200.0, 6400.0, 200)
+    flux = np.ones((1, wave.size))
+    kw = dict(wave=wave, ivar=np.ones_like(flux), medium="vacuum", refine=False)
+    ranged = bi.redshift_posterior(flux, tpl, (0.0, 0.3), **kw)
+    linear = bi.redshift_posterior(flux, tpl, np.arange(0, 0.3, 2e-5), **kw)
+    u0, step = grid_step(ranged.z_grid)
+    assert u0 == 0 and step == pytest.approx(tpl.dloglam)
+    assert ranged.z_grid[-1] <= 0.3 < ranged.z_grid[-1] * (1 + 1e-3) + 2 * step * np.log(10) * 1.3
+    assert linear.z_grid[0] == 0 and linear.z_grid[-1] <= np.arange(0, 0.3, 2e-5)[-1]
+    given = log_z_grid(0.01, 0.2, 3e-4)
+    np.testing.assert_array_equal(bi.redshift_posterior(flux, tpl, given, **kw).z_grid, given)
+    for bad, match in (([0.1, 0.05, 0.2], "increase"), ([0.1], "range"), ([[0, 1]], "range")):
+        with pytest.raises(InputError, match=match):
+            bi.redshift_posterior(flux, tpl, bad, **kw)
 
 
 def test_bad_inputs():
@@ -185,8 +272,8 @@ def test_bad_inputs():
     flux = np.ones((2, 100))
     zg = log_z_grid(0.0, 0.1, 1e-3)
     kw = dict(wave=wave, medium="vacuum")
-    with pytest.raises(InputError, match="log10"):
-        bi.redshift_posterior(flux, tpl, np.array([0.0, 0.01, 0.05]), ivar=flux, **kw)
+    with pytest.raises(InputError, match="z_grid: redshifts must increase"):
+        bi.redshift_posterior(flux, tpl, np.array([0.0, 0.05, 0.01]), ivar=flux, **kw)
     with pytest.raises(InputError, match="exactly one"):
         bi.redshift_posterior(flux, tpl, zg, **kw)
     with pytest.raises(InputError, match="wave="):
@@ -209,6 +296,8 @@ def test_bad_inputs():
         bi.redshift_posterior(flux, tpl, zg, ivar=flux, wave_range=(1, 2), **kw)
     with pytest.raises(InputError, match="line_prior_scale"):
         bi.redshift_posterior(flux, tpl, zg, ivar=flux, line_prior_scale=0, **kw)
+    with pytest.raises(InputError, match="template_prior_scale"):
+        bi.redshift_posterior(flux, tpl, zg, ivar=flux, template_prior_scale=-1, **kw)
     with pytest.raises(InputError, match="z grid"):
         log_z_grid(0.5, 0.1)
     with pytest.raises(InputError, match="at least 3"):

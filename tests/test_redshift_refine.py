@@ -11,14 +11,16 @@ from bayesifu.redshift.refine import local_loglike, local_offsets
 
 
 def reference_loglike(flux, ivar, wave, tpl, z, npoly, prec):
-    """0.5 (b^T M^-1 b - log|M|) at one redshift, A(z) by np.interp, numpy.linalg."""
+    """0.5 (b^T M^-1 b - log|M| + log|P|) at one redshift (P: the proper part of the prior
+    precision), A(z) by np.interp, numpy.linalg."""
     x = 2 * (wave - wave[0]) / (wave[-1] - wave[0]) - 1
     poly = [legendre.legval(x, np.eye(npoly)[q]) for q in range(npoly)]
     shifted = np.log10(wave) - np.log10(1 + z)
     a = np.vstack([np.interp(shifted, tpl.loglam, np.nan_to_num(f)) for f in tpl.flux] + poly).T
     m = a.T @ (ivar[:, None] * a) + np.diag(prec)
     b = a.T @ (ivar * flux)
-    return 0.5 * (b @ np.linalg.solve(m, b) - np.linalg.slogdet(m)[1])
+    norm = np.sum(np.log(prec[prec > 0]))
+    return 0.5 * (b @ np.linalg.solve(m, b) - np.linalg.slogdet(m)[1] + norm)
 
 
 @pytest.mark.parametrize("npoly,lines", [(3, False), (2, True)])

@@ -119,9 +119,14 @@ def test_independent_spans_the_same_space(sdss_paths):
     b = basis.flux[:, lo : hi + 1].T
     resid = x - b @ np.linalg.lstsq(b, x, rcond=None)[0]
     assert np.abs(resid).max() < 1e-6 * np.abs(x).max()
-    disjoint = Templates(3.5, 1e-4, np.array([[1, 1, np.nan, np.nan], [np.nan, np.nan, 1, 1]]))
-    with pytest.raises(InputError, match="no wavelength range in common"):
-        disjoint.independent()
+    # spDR2-028 stops at 6800 A: it is its own group, and the galaxy basis keeps 3500-9200 A.
+    six = bi.read_templates(sdss_paths[:6]).independent()
+    assert six.ntemplates == 3
+    ranges = sorted((round(six.wave[a]), round(six.wave[b])) for a, b in six.coverage())
+    assert ranges[0] == (3000, 6800) and ranges[1] == ranges[2] and ranges[1][1] > 9190
+    gap = Templates(3.5, 1e-4, np.array([[1, np.nan, 1, 1]]))
+    with pytest.raises(InputError, match="gaps"):
+        gap.independent()
 
 
 def test_broaden_matches_direct_convolution():

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..containers import Cube
 from ..errors import InputError, ShapeError, VarianceError
 from ..templates import Templates, air_to_vacuum
-from .grid import Design, n_workers
+from .grid import Design, grid_step, log_z_grid, n_workers
 from .posterior import RedshiftPosterior
 from .refine import local_offsets
 
@@ -58,6 +58,24 @@ def log_prior_on_grid(z_grid, prior="uniform_z") -> np.ndarray:
     if np.any(np.isnan(out)) or np.all(np.isneginf(out)):
         raise InputError("prior: values must not be NaN and not all -inf")
     return out
+
+
+def grid_from(z_grid, dloglam: float) -> np.ndarray:
+    """The redshift grid for ``z_grid``: itself if uniform in log10(1+z); for a range
+    ``(zmin, zmax)`` or any other increasing grid, the grid uniform in log10(1+z) over its range
+    with step ``dloglam``."""
+    z = np.asarray(z_grid, dtype=float)
+    if z.ndim != 1 or z.size < 2 or not np.all(np.isfinite(z)):
+        raise InputError(f"z_grid: need a range (zmin, zmax) or a 1-D grid, got shape {z.shape}")
+    if np.any(np.diff(z) <= 0):
+        raise InputError("z_grid: redshifts must increase")
+    if z.size >= 3:
+        try:
+            grid_step(z)
+            return z
+        except InputError:
+            pass
+    return log_z_grid(float(z[0]), float(z[-1]), dloglam)
 
 
 def _from_cube(cube: Cube):
@@ -130,6 +148,7 @@ def redshift_posterior(
     progress: bool = False,
     independent: bool = True,
     line_prior_scale: float = 10.0,
+    template_prior_scale: float = 10.0,
     refine: bool = True,
     workers: int = -1,
 ) -> RedshiftPosterior:
@@ -142,7 +161,11 @@ def redshift_posterior(
     templates : Templates
         Rest-frame templates (:func:`bayesifu.read_templates`).
     z_grid : array_like
-        Redshifts, uniform in log10(1+z) (:func:`bayesifu.redshift.log_z_grid`).
+        Redshifts: a grid uniform in log10(1+z) (:func:`bayesifu.redshift.log_z_grid`), used
+        as it is; a range ``(zmin, zmax)``; or any other increasing grid, such as a linear one.
+        For the last two the grid is built from the range, uniform in log10(1+z) with the
+        templates' pixel step (``dloglam``; the local refinement resolves narrower peaks), and
+        the result's ``z_grid`` is that grid.
     wave : array_like, shape (nwave,), optional
         Wavelengths of array spectra [Angstrom], in ``medium``.
     ivar, variance : array_like, optional
@@ -169,7 +192,24 @@ def redshift_posterior(
         kept as they are.
     line_prior_scale : float
         Prior standard deviation of an emission-line template's peak in units of the spectrum's
-        weighted rms flux (line templates only; other coefficients have a flat prior).
+        weighted rms flux (line templates only).
+    template_prior_scale : float
+        Prior standard deviation of the amplitude of a continuum template that does not cover
+        every pixel in use at every redshift of the grid (see below), in the same units.
+
+    Notes
+    -----
+    Where the observed range exceeds the templates' at some redshifts (MaNGA's 3622-10357 A
+    with templates that stop at 9200 A, or templates of different ranges), the templates are
+    zero outside their range and the polynomials alone model the pixels no template reaches.
+    The likelihood at every redshift is then the marginal density of the *same* pixels (all
+    those in use), so it stays comparable across the grid: the coefficients of templates that
+    cover every pixel at every redshift have a flat prior (its normalisation is the same at
+    every z), and those of templates that do not have a proper Gaussian prior
+    (``template_prior_scale``), whose normalisation is included, so that a template that
+    leaves the data earns no Occam bonus. Templates are never extrapolated. The fraction of the
+    pixels that the templates cover at the MAP redshift is in the summary's flags
+    (``TEMPLATE_COVERAGE``).
     refine : bool
         Also evaluate the posterior on a local grid 8 times finer around each coarse peak
         (:mod:`bayesifu.redshift.refine`), where the coarse posterior is a single narrow peak
@@ -197,11 +237,13 @@ def redshift_posterior(
     used = np.ones(wave_vac.size, bool)
     if wave_range is not None:
         used = (wave_in >= wave_range[0]) & (wave_in <= wave_range[1])
-    z_grid = np.asarray(z_grid, dtype=float)
+    z_grid = grid_from(z_grid, templates.dloglam)
     log_prior = log_prior_on_grid(z_grid, prior)
     if independent:
         templates = templates.independent()
-    design = Design(wave_vac, used, templates, z_grid, npoly, line_prior_scale)
+    design = Design(
+        wave_vac, used, templates, z_grid, npoly, line_prior_scale, template_prior_scale
+    )
     offsets = local_offsets() if refine else None
     post = RedshiftPosterior.empty(z_grid, shape, design, log_prior, offsets)
     chunks = [slice(a, min(a + chunk_size, nspec)) for a in range(0, nspec, chunk_size)]

@@ -199,14 +199,30 @@ class Design:
     line_prior_scale : float
         Prior standard deviation of the *peak* of an emission-line template (``is_line``), in
         units of the spectrum's inverse-variance-weighted rms flux.
+    template_prior_scale : float
+        Prior standard deviation of the amplitude of a continuum template that does not cover
+        every pixel at every redshift of the grid, in the same units (see
+        :meth:`prior_precision`).
     """
 
     def __init__(
-        self, wave, used, templates: Templates, z_grid, npoly: int = 3, line_prior_scale=10.0
+        self,
+        wave,
+        used,
+        templates: Templates,
+        z_grid,
+        npoly: int = 3,
+        line_prior_scale=10.0,
+        template_prior_scale=10.0,
     ):
-        if not line_prior_scale > 0:
-            raise InputError(f"line_prior_scale must be positive, got {line_prior_scale}")
+        for name, value in (
+            ("line_prior_scale", line_prior_scale),
+            ("template_prior_scale", template_prior_scale),
+        ):
+            if not value > 0:
+                raise InputError(f"{name} must be positive, got {value}")
         self.line_prior_scale = float(line_prior_scale)
+        self.template_prior_scale = float(template_prior_scale)
         self.cache = {}  # data-independent arrays built on first use (local refinement maps)
         if npoly < 0:
             raise InputError(f"npoly must be >= 0, got {npoly}")
@@ -233,23 +249,38 @@ class Design:
         self.poly = self.poly.reshape(npoly, self.wave.size)
 
     def _set_valid_z(self, j, coverage):
-        lo, hi = coverage[:, 0].max(), coverage[:, 1].min()
-        nz = self.z_grid.size
-        m_a = max(0, int(j.max()) + 1 - int(hi))
-        m_b = min(nz - 1, int(j.min()) - int(lo))
-        if m_b < m_a:
-            trange = self.templates.rest_range()
+        """Which templates cover every pixel in use at every redshift of the grid (flat prior)
+        and which only part of them somewhere (proper prior, zero outside their range)."""
+        lo, hi = coverage[:, 0], coverage[:, 1]
+        nz, jmin, jmax = self.z_grid.size, int(j.min()), int(j.max())
+        # At redshift index m pixel k reads template pixels j_k - m and j_k - m + 1.
+        self.complete = (jmax + 1 - hi <= 0) & (jmin - lo >= nz - 1)
+        overlaps = (jmin - hi + 1 <= nz - 1) & (jmax - lo >= 0)
+        if not overlaps.any():
+            trange = self.templates.rest_range(common=False)
             raise InputError(
-                f"redshift: no redshift of the grid [{self.z_grid[0]:.4g}, {self.z_grid[-1]:.4g}] "
-                f"lets every template (common rest range {trange[0]:.1f}-{trange[1]:.1f} A) cover "
-                f"the observed {self.wave[0]:.1f}-{self.wave[-1]:.1f} A; narrow the wavelength "
-                "range or the redshift grid"
+                f"redshift: the templates (rest {trange[0]:.1f}-{trange[1]:.1f} A) do not reach "
+                f"the observed {self.wave[0]:.1f}-{self.wave[-1]:.1f} A at any redshift of the "
+                f"grid [{self.z_grid[0]:.4g}, {self.z_grid[-1]:.4g}]"
             )
-        self.m_a, self.m_b = m_a, m_b
-        self.valid_z = np.zeros(nz, dtype=bool)
-        self.valid_z[m_a : m_b + 1] = True
-        self.nzv = m_b - m_a + 1
-        self.jlo = int(j.min())
+        self.partial = ~self.complete & ~self.templates.is_line
+        self.t_lo, self.t_hi = lo, hi
+        self.m_a, self.m_b = 0, nz - 1
+        self.valid_z = np.ones(nz, dtype=bool)
+        self.nzv = nz
+        self.jlo = jmin
+
+    def template_coverage(self, m, good) -> np.ndarray:
+        """Fraction of the pixels ``good`` [ns, nk] that at least one template covers, at the
+        redshift indices ``m`` [ns] of the grid."""
+        q = self.j[None, :] - np.asarray(m)[:, None]  # template pixel read by each pixel
+        cont = ~self.templates.is_line
+        lo, hi = self.t_lo[cont], self.t_hi[cont]
+        inside = np.zeros(q.shape, bool)
+        for a, b in zip(lo, hi, strict=True):
+            inside |= (q >= a) & (q + 1 <= b)
+        n = good.sum(axis=1)
+        return np.where(n > 0, (inside & good).sum(axis=1) / np.maximum(n, 1), np.nan)
 
     def _build_scatter(self, j, frac):
         g = j - self.jlo
@@ -268,7 +299,11 @@ class Design:
 
     def _build_template_ffts(self, flux):
         flux = np.nan_to_num(flux, nan=0.0)
-        self._t0 = np.concatenate([flux, np.zeros((flux.shape[0], 1))], axis=1)
+        # Zero-padded (templates are zero outside their range) so that every redshift of the
+        # grid reads inside: template pixel q is column q + t_off.
+        self.t_off = max(0, self.z_grid.size - self.jlo) + 1
+        right = max(0, int(self.j.max()) + 2 - flux.shape[1]) + 1
+        self._t0 = np.pad(flux, ((0, 0), (self.t_off, right)))
         start = self.jlo - self.m_b
         length = self.ng + self.nzv - 1
         self.nfft = scipy.fft.next_fast_len(length, real=True)
@@ -374,6 +409,7 @@ class Design:
         quad_p = np.sum(yp**2, axis=1)
         quad = quad_p[:, None] + quad_t[:, ::-1]
         loglike = 0.5 * (quad - logdet_p[:, None] - logdet_t[:, ::-1])
+        loglike += 0.5 * np.sum(np.log(np.where(prec > 0, prec, 1.0)), axis=1)[:, None]
         tt, tl = corr[:, :npairs], corr[:, npairs:].reshape(ns, -1, nt, self.nzv)
         return ChunkResult(loglike, dwd[:, None] - quad, dwd - quad_p, tt, tl, basis, yp, prec)
 
@@ -398,23 +434,35 @@ class Design:
         return np.concatenate([ct, np.einsum("sab,sb->sa", result.basis, cq)], axis=1)
 
     def prior_precision(self, flux, ivar) -> np.ndarray:
-        """Diagonal prior precision of the coefficients, ``[ns, p]``: zero (flat) except for
-        emission-line templates, whose peak has standard deviation ``line_prior_scale`` times
-        the spectrum's inverse-variance-weighted rms flux."""
+        """Diagonal prior precision of the coefficients, ``[ns, p]``.
+
+        Zero (flat) for the templates that cover every pixel at every redshift of the grid and
+        for the polynomials. An emission-line template's peak has standard deviation
+        ``line_prior_scale`` times the spectrum's inverse-variance-weighted rms flux; a
+        continuum template that covers only part of the pixels somewhere on the grid (it is
+        zero outside its range) has an amplitude whose rms over the template's range has
+        standard deviation ``template_prior_scale`` times that rms flux.
+        """
         prec = np.zeros((flux.shape[0], self.p))
         lines = np.flatnonzero(self.templates.is_line)
-        if lines.size == 0:
+        partial = np.flatnonzero(self.partial)
+        if lines.size == 0 and partial.size == 0:
             return prec
         sw = ivar.sum(axis=1)
         rms = np.sqrt(np.einsum("sk,sk,sk->s", ivar, flux, flux) / np.where(sw > 0, sw, 1.0))
         rms = np.where(rms > 0, rms, 1.0)
-        peak = np.nanmax(np.abs(self.templates.flux[lines]), axis=1)
-        prec[:, lines] = (peak[None, :] / (self.line_prior_scale * rms[:, None])) ** 2
+        tflux = self.templates.flux
+        if lines.size:
+            peak = np.nanmax(np.abs(tflux[lines]), axis=1)
+            prec[:, lines] = (peak[None, :] / (self.line_prior_scale * rms[:, None])) ** 2
+        if partial.size:
+            trms = np.sqrt(np.nanmean(tflux[partial] ** 2, axis=1))
+            prec[:, partial] = (trms[None, :] / (self.template_prior_scale * rms[:, None])) ** 2
         return prec
 
     def design_matrix(self, m: int) -> np.ndarray:
         """The design matrix ``A`` [nwave_used, p] at redshift index ``m`` (of the full grid)."""
-        idx = self.j - m
+        idx = self.j - m + self.t_off
         cols = (1 - self.frac) * self._t0[:, idx] + self.frac * self._t0[:, idx + 1]
         return np.concatenate([cols, self.poly], axis=0).T
 
@@ -427,6 +475,6 @@ class Design:
         g = good.astype(float)
         scattered = (self.scatter_lin.T @ g.T).T  # [ns, ng], template index jlo - m + column
         tpl = np.empty((len(m), self.nt))
-        for s, start in enumerate(self.jlo - np.asarray(m)):
+        for s, start in enumerate(self.jlo - np.asarray(m) + self.t_off):
             tpl[s] = self._t0[:, start : start + self.ng] @ scattered[s]
         return np.concatenate([tpl, g @ self.poly.T], axis=1)

@@ -28,7 +28,8 @@ class RedshiftPosterior:
     chi2 : numpy.ndarray, shape (..., nz)
         Minimum chi-square over the linear coefficients at each redshift (``NaN`` where excluded).
     valid_z : numpy.ndarray of bool, shape (nz,)
-        Redshifts at which every template covers every observed pixel in use.
+        Redshifts that were evaluated (every redshift of the grid: templates that do not cover
+        every pixel are zero outside their range, see :func:`redshift_posterior`).
     n_valid : numpy.ndarray of int, shape (...)
         Number of pixels with data (non-zero inverse variance) in each spectrum.
     n_used : int
@@ -39,6 +40,9 @@ class RedshiftPosterior:
         Best-fit coefficients at the grid MAP redshift.
     model_sum : numpy.ndarray, shape (...)
         Sum of the best-fit model over the pixels with data at the MAP (negative: a negative model).
+    template_coverage : numpy.ndarray, shape (...)
+        Fraction of the pixels with data that at least one (continuum) template covers at the
+        MAP redshift (``TEMPLATE_COVERAGE`` flag below ``min_template_coverage``).
     chi2_null : numpy.ndarray, shape (...)
         Chi-square of the polynomial terms alone (no template): ``chi2_null - min chi2`` is the
         evidence that the spectrum holds any template signal at all (``LOW_SIGNAL`` flag).
@@ -67,6 +71,7 @@ class RedshiftPosterior:
     template_names: list
     log_prior: np.ndarray
     chi2_null: np.ndarray | None = None
+    template_coverage: np.ndarray | None = None
     local_u: np.ndarray | None = None
     local_logp: np.ndarray | None = None
 
@@ -90,6 +95,7 @@ class RedshiftPosterior:
             template_names=list(design.templates.names),
             log_prior=np.asarray(log_prior, dtype=float),
             chi2_null=np.full(n, np.nan),
+            template_coverage=np.full(n, np.nan),
             local_u=local,
             local_logp=None if local is None else local.copy(),
         )._with_design(design, shape, offsets)
@@ -129,6 +135,8 @@ class RedshiftPosterior:
         coeffs, msum = self._best_fit(result, imap, ivar)
         self.coeffs[rows] = np.where(has_data[:, None], coeffs, np.nan)
         self.model_sum[rows] = np.where(has_data, msum, np.nan)
+        tcov = d.template_coverage(d.m_a + imap, ivar > 0)
+        self.template_coverage[rows] = np.where(has_data, tcov, np.nan)
         if self._offsets is not None:
             self._refine(rows, flux, ivar, d.m_a + imap, has_data, np.exp(logpdf))
 
@@ -186,6 +194,7 @@ class RedshiftPosterior:
             coverage=coverage,
             model_sum=self.model_sum,
             chi2_null=self.chi2_null,
+            template_coverage=self.template_coverage,
             **kwargs,
         )
         if self.local_u is not None:

@@ -90,7 +90,7 @@ def _normal_equations(design: Design, flux, ivar, m_center, prior_precision, off
             (lin_map @ rhs[s].T).reshape(-1, n, 1 + npoly).transpose(2, 0, 1)
         )
         for k, o, pat in groups:
-            start = pad + jmin - m_center[s] - k
+            start = pad + design.t_off + jmin - m_center[s] - k
             win = slice(start, start + n)
             tt[s, o] = sq[pat] @ prod[:, win].T + cr[pat] @ cross[:, win].T
             tl[s][:, o] = lin[:, pat] @ t0[:, win].T
@@ -148,5 +148,7 @@ def local_loglike(design: Design, flux, ivar, m_center, prior_precision, offsets
     use = inside & np.all((sign > 0) | ~inside, axis=1)[:, None]
     mat[~use] = np.eye(design.p)  # never used; keeps the solve well-posed
     quad = np.einsum("sli,sli->sl", vec, np.linalg.solve(mat, vec[..., None])[..., 0])
-    out[act] = np.where(use, 0.5 * (quad - logdet), -np.inf)
+    prec = prior_precision[act]
+    norm = 0.5 * np.sum(np.log(np.where(prec > 0, prec, 1.0)), axis=1)[:, None]
+    out[act] = np.where(use, 0.5 * (quad - logdet) + norm, -np.inf)
     return out

@@ -14,6 +14,9 @@ flag                      bit   meaning
 ``MULTIPLE_PEAKS``        32    more than one peak holds at least ``p_min`` of the probability
 ``LOW_SIGNAL``            64    the templates improve chi-square over the polynomial alone by
                                 less than ``min_signal_chi2`` (no detectable signal)
+``TEMPLATE_COVERAGE``     128   at the MAP the templates cover under ``min_template_coverage``
+                                of the pixels with data (the rest is modelled by the
+                                polynomials alone)
 ========================  ====  ==============================================================
 """
 
@@ -38,6 +41,7 @@ FLAGS = {
     "NEGATIVE_MODEL": 16,
     "MULTIPLE_PEAKS": 32,
     "LOW_SIGNAL": 64,
+    "TEMPLATE_COVERAGE": 128,
 }
 
 
@@ -224,7 +228,9 @@ def summarize(
     coverage=None,
     model_sum=None,
     chi2_null=None,
+    template_coverage=None,
     min_signal_chi2: float = 100.0,
+    min_template_coverage: float = 0.5,
     p_min: float = 0.01,
     max_peaks: int = 5,
     delta_chi2_min: float = 9.0,
@@ -250,6 +256,10 @@ def summarize(
         Sum of the best-fit model over the pixels with data.
     chi2_null : numpy.ndarray, shape (n,), optional
         Chi-square without templates (polynomial terms only).
+    template_coverage : numpy.ndarray, shape (n,), optional
+        Fraction of the pixels with data that the templates cover at the MAP.
+    min_template_coverage : float
+        ``TEMPLATE_COVERAGE`` below this fraction.
     min_signal_chi2 : float
         ``LOW_SIGNAL`` when ``chi2_null`` minus the smallest chi-square over the grid is below
         this (the templates explain almost nothing: a redshift from noise or residuals).
@@ -336,6 +346,10 @@ def summarize(
         with np.errstate(invalid="ignore"):
             gain = np.asarray(chi2_null) - np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
         flags |= np.where(gain < min_signal_chi2, FLAGS["LOW_SIGNAL"], 0)
+    if template_coverage is not None:
+        with np.errstate(invalid="ignore"):
+            low = np.asarray(template_coverage) < min_template_coverage
+        flags |= np.where(low & ~no_data, FLAGS["TEMPLATE_COVERAGE"], 0)
     nan = np.where(no_data, np.nan, 1.0)
     return RedshiftSummary(
         z_map=z_map * nan,
