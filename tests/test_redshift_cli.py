@@ -145,3 +145,42 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
     with pytest.raises(InputError, match="0..nbins-1"):
         bin_spectra(cube, np.full(cube.spatial_shape, 3))
     assert FLAGS["NO_DATA"] == 1
+
+
+def test_readme_call_with_every_shipped_template_gives_the_true_redshift(
+    cutout, data_dir, tmp_path, capsys
+):
+    """Case 2 of issue 12, run as written: all six SDSS templates (spDR2-028 stops at 6800 A)
+    on the default grid 0 < z < 1. It used to report z = 0.2128 for 709 unflagged spaxels,
+    because requiring every template to cover every channel cut the grid to z > 0.1036 and so
+    removed the true redshift (0.0858). The header records every template, whole."""
+    every = sorted(str(p) for p in (data_dir / "sdss-templates").glob("spDR2-*.fit"))
+    assert len(every) == 6
+    out = tmp_path / "all.fits"
+    args = ["redshift", str(cutout), "--templates", *every, "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "proper amplitude prior" in printed
+    with fits.open(out) as hdul:
+        z, flags = hdul["Z_MAP"].data, hdul["FLAGS"].data
+        assert hdul[0].header["TEMPLAT"] == ",".join(every)
+        assert hdul[0].header["CUBE"] == str(cutout)
+    ok = flags == 0
+    assert ok.sum() > 600
+    dv = 299792.458 * (z[ok] - 0.0858) / 1.0858
+    assert np.mean(np.abs(dv) > 1000) < 0.01  # no wrong-peak redshifts among the unflagged
+
+
+def test_z_grid_file_linear_grid(cutout, tpl_paths, tmp_path):
+    grid = tmp_path / "z.txt"
+    np.savetxt(grid, np.arange(0.07, 0.10, 2e-5))  # linear: the package builds its own grid
+    out = tmp_path / "lin.fits"
+    args = ["redshift", str(cutout), "--templates", *tpl_paths, "--z-grid", str(grid)]
+    assert main([*args, "--out", str(out), "--no-progress", "--pdf"]) == 0
+    with fits.open(out) as hdul:
+        zg = hdul["ZGRID"].data["Z"]
+        assert zg[0] == pytest.approx(0.07) and zg[-1] <= 0.1
+        np.testing.assert_allclose(np.diff(np.log10(1 + zg)), 1e-4, rtol=1e-6)
+        assert abs(np.nanmedian(hdul["Z_MAP"].data) - 0.0859) < 1e-3
+    np.savetxt(grid, [0.1, 0.05])
+    assert main([*args, "--out", str(tmp_path / "bad.fits")]) == 1

@@ -36,6 +36,14 @@ def register(subparsers) -> None:
         help="grid step in z at zmin (the grid is uniform in log(1+z)); default: the step "
         "1e-4 in log10(1+z), 69 km/s",
     )
+    p.add_argument(
+        "--z-grid",
+        default=None,
+        metavar="FILE",
+        help="text file of increasing redshifts (one per line) instead of --zmin/--zmax/--dz; "
+        "a grid not uniform in log(1+z) (a linear one, say) is replaced by the grid uniform in "
+        "log10(1+z) over its range at the templates' pixel step",
+    )
     p.add_argument("--npoly", type=int, default=3, help="Legendre polynomial terms (default 3)")
     p.add_argument(
         "--emission-lines",
@@ -74,6 +82,16 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
+
+
+def _read_z_grid(path) -> np.ndarray:
+    try:
+        z = np.loadtxt(path, dtype=float, ndmin=1)
+    except (OSError, ValueError) as err:
+        raise InputError(f"--z-grid {path}: cannot read redshifts: {err}") from err
+    if z.ndim != 1 or z.size < 2 or np.any(np.diff(z) <= 0):
+        raise InputError(f"--z-grid {path}: need at least 2 increasing redshifts, one per line")
+    return z
 
 
 def read_binid(path) -> np.ndarray:
@@ -130,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
     from ..io import read_cube
     from ..redshift import log_z_grid, redshift_posterior
+    from ..redshift.batch import grid_from
     from ..redshift.io import write_redshift_fits
     from ..redshift.plots import plot_map, plot_pz
 
@@ -138,8 +157,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     cube = read_cube(args.cube)
     tpl = _templates(args)
-    dlog = 1e-4 if args.dz is None else float(np.log10(1 + args.dz / (1 + args.zmin)))
-    z_grid = log_z_grid(args.zmin, args.zmax, dlog)
+    if args.z_grid is not None:
+        z_grid = grid_from(_read_z_grid(args.z_grid), tpl.dloglam)
+    else:
+        dlog = 1e-4 if args.dz is None else float(np.log10(1 + args.dz / (1 + args.zmin)))
+        z_grid = log_z_grid(args.zmin, args.zmax, dlog)
+    dlog = float(np.log10((1 + z_grid[1]) / (1 + z_grid[0])))
     kw = dict(npoly=args.npoly, wave_range=args.wave_range, chunk_size=args.chunk_size)
     kw["workers"] = args.workers
     kw["progress"] = not args.no_progress
@@ -153,9 +176,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         post = redshift_posterior(cube, tpl, z_grid, **kw)
     summary = post.summary()
+    partial = [n for n, f in zip(tpl.names, post._design.partial, strict=True) if f]
+    if partial:
+        print(
+            f"note: {len(partial)} of {tpl.ntemplates} template basis vectors do not cover every "
+            f"channel at every z of {z_grid[0]:.4g}-{z_grid[-1]:.4g}: they are zero outside "
+            "their range with a proper amplitude prior (flag TEMPLATE_COVERAGE where they "
+            "cover under half the channels at the MAP)"
+        )
+    # Whole values: astropy writes long strings as CONTINUE cards (never cut).
     cards = {
-        "CUBE": Path(args.cube).name[:68],
-        "TEMPLAT": ",".join(Path(t).name for t in args.templates)[:68],
+        "CUBE": str(args.cube),
+        "TEMPLAT": ",".join(str(t) for t in args.templates),
+        "NTPLPART": (len(partial), "template vectors with a proper prior"),
         "NPOLY": args.npoly,
         "EMLINES": bool(args.emission_lines),
         "ZMIN": float(z_grid[0]),
