@@ -356,3 +356,32 @@ def test_batched_linalg_against_numpy():
     logdet, quad, dropped = logdet_and_quadratic(np.moveaxis(m, 0, -1), b.T)
     np.testing.assert_allclose(logdet, np.linalg.slogdet(m[:, :5, :5])[1], rtol=1e-10)
     assert dropped.all()
+
+
+def test_manga_range_wider_than_the_templates_is_fitted_not_refused(data_dir):
+    """Case 3 of issue 12: spectra over MaNGA's 3622-10357 A with the SDSS templates (rest
+    3500-9197 A) on 0 < z < 0.3 were refused (no redshift lets the templates cover the whole
+    range). Simulated spectra of 7815-3702's redshift, whose continuum beyond the templates'
+    range is a smooth continuation, now give the right redshift with a few-km/s interval."""
+    paths = sorted((data_dir / "sdss-templates").glob("spDR2-02[3-7].fit"))
+    tpl = bi.read_templates(paths)
+    wave = 10 ** (np.log10(3622.0) + 1e-4 * np.arange(4563))  # MaNGA LOGCUBE, vacuum
+    z_true = 0.0294
+    rng = np.random.default_rng(11)
+    rest = np.log10(wave / (1 + z_true))
+    cols = np.array([np.interp(rest, tpl.loglam, f, right=np.nan) for f in tpl.flux])
+    flux = rng.dirichlet(np.ones(5), 4) @ cols
+    red = np.isnan(flux[0])
+    assert red.sum() > 350  # 9467-10357 A (890 A) beyond the templates
+    level = np.nanmean(flux[:, ~red][:, -300:], axis=1, keepdims=True)
+    flux[:, red] = level * (1 + 0.05 * np.linspace(0, 1, red.sum()))
+    sigma = np.nanmedian(flux, axis=1, keepdims=True) / 10  # S/N 10 per pixel
+    noisy = flux + sigma * rng.normal(size=flux.shape)
+    ivar = np.broadcast_to(1 / sigma**2, flux.shape)
+    post = bi.redshift_posterior(noisy, tpl, (0.0, 0.3), wave=wave, ivar=ivar, medium="vacuum")
+    s = post.summary()
+    dv = 299792.458 * (s.z_map - z_true) / (1 + z_true)
+    half = 299792.458 * (s.z_hi68 - s.z_lo68) / 2 / (1 + z_true)
+    assert np.all(np.abs(dv) < 4 * half + 5) and np.all(half < 30), (dv, half)
+    assert np.all(s.flags == 0)
+    assert np.all((post.template_coverage > 0.85) & (post.template_coverage < 0.95))
