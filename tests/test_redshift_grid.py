@@ -68,7 +68,15 @@ def test_grid_matches_brute_force(npoly, lines):
     ivar[1, 100:180] = 0.0  # a masked stretch
     ivar[2] *= rng.uniform(0.5, 2, wave.size)  # uneven weights
     post = bi.redshift_posterior(
-        flux, tpl, z_grid, wave=wave, ivar=ivar, medium="vacuum", npoly=npoly, independent=False
+        flux,
+        tpl,
+        z_grid,
+        wave=wave,
+        ivar=ivar,
+        medium="vacuum",
+        npoly=npoly,
+        independent=False,
+        dispersions=(0.0,),
     )
     assert post.valid_z.all()
     for s in range(3):
@@ -155,7 +163,9 @@ def test_cube_input_air_and_mask_match_arrays():
     assert post.reshaped("n_valid")[0, 1] == 290
 
 
-def _dense_marginal(flux, ivar, wave, tpl, z_grid, npoly, partial, scale=10.0, flat_sd=1e3):
+def _dense_marginal(
+    flux, ivar, wave, tpl, z_grid, npoly, partial, scale=10.0, flat_sd=1e3, unnormalised=False
+):
     """Independent reference for templates that do not cover the data everywhere: at each z the
     log density of the same data under N(0, W^-1 + A S A^T) (dense Cholesky), with templates zero
     outside their range, a proper N(0, s^2) amplitude prior on the ``partial`` templates (s from
@@ -179,6 +189,8 @@ def _dense_marginal(flux, ivar, wave, tpl, z_grid, npoly, partial, scale=10.0, f
         logdet = 2 * np.sum(np.log(np.diag(c[0])))
         out.append(-0.5 * (flux @ cho_solve(c, flux) + logdet) + np.log1p(z))
     out = np.array(out)
+    if unnormalised:
+        return out
     p = np.exp(out - out.max())
     return p / p.sum()
 
@@ -199,7 +211,15 @@ def test_templates_of_different_ranges_and_data_wider_than_templates_match_dense
     flux = (model + 0.05 * rng.normal(size=wave.size))[None]
     ivar = np.full(flux.shape, 1 / 0.05**2)
     post = bi.redshift_posterior(
-        flux, tpl, z_grid, wave=wave, ivar=ivar, medium="vacuum", npoly=2, independent=False
+        flux,
+        tpl,
+        z_grid,
+        wave=wave,
+        ivar=ivar,
+        medium="vacuum",
+        npoly=2,
+        independent=False,
+        dispersions=(0.0,),
     )
     assert post.valid_z.all()  # nothing is refused or cut from the grid
     ref = _dense_marginal(flux[0], ivar[0], wave, tpl, z_grid, 2, partial=[True, True])
@@ -235,7 +255,15 @@ def test_short_template_does_not_cut_the_grid_or_pull_the_redshift():
     flux = (0.7 * cols[0] + 0.3 * cols[1] + 0.02 * rng.normal(size=wave.size))[None]
     ivar = np.full(flux.shape, 1 / 0.02**2)
     post = bi.redshift_posterior(
-        flux, tpl, z_grid, wave=wave, ivar=ivar, medium="vacuum", npoly=1, independent=False
+        flux,
+        tpl,
+        z_grid,
+        wave=wave,
+        ivar=ivar,
+        medium="vacuum",
+        npoly=1,
+        independent=False,
+        dispersions=(0.0,),
     )
     assert post.valid_z.all()
     ref = _dense_marginal(flux[0], ivar[0], wave, tpl, z_grid, 1, partial=[False, False, True])
@@ -385,3 +413,41 @@ def test_manga_range_wider_than_the_templates_is_fitted_not_refused(data_dir):
     assert np.all(np.abs(dv) < 4 * half + 5) and np.all(half < 30), (dv, half)
     assert np.all(s.flags == 0)
     assert np.all((post.template_coverage > 0.85) & (post.template_coverage < 0.95))
+
+
+def test_dispersion_mixture_is_the_average_of_proper_marginals():
+    """The default posterior marginalises over template sets broadened by each dispersion with
+    equal weight; each set's likelihood is the proper marginal density of the data (every
+    continuum template with a proper prior), checked against the dense reference."""
+    from bayesifu.redshift.batch import broaden_continuum
+
+    tpl = smooth_templates(2, seed=8)
+    rng = np.random.default_rng(9)
+    wave = np.linspace(5200.0, 6400.0, 200)
+    z_grid = log_z_grid(0.02, 0.12, 1e-3)
+    model = np.interp(np.log10(wave / 1.07), tpl.loglam, broaden_continuum(tpl, 150).flux[0])
+    model = np.nan_to_num(model, nan=1.0)
+    flux = (model + 0.05 * rng.normal(size=wave.size))[None]
+    ivar = np.full(flux.shape, 1 / 0.05**2)
+    kw = dict(wave=wave, ivar=ivar, medium="vacuum", npoly=1, independent=False)
+    post = bi.redshift_posterior(flux, tpl, z_grid, dispersions=(0.0, 150.0), **kw)
+    each = [
+        _dense_marginal(
+            flux[0],
+            ivar[0],
+            wave,
+            broaden_continuum(tpl, sig),
+            z_grid,
+            1,
+            [True, True],
+            unnormalised=True,
+        )
+        for sig in (0.0, 150.0)
+    ]
+    mix = np.logaddexp(*each)
+    ref = np.exp(mix - mix.max())
+    np.testing.assert_allclose(post.pdf[0], ref / ref.sum(), atol=2e-4)
+    assert np.abs(each[0] - each[1]).max() > 1  # the two sets differ: the mixture matters
+    assert post.dispersion_map[0] in (0.0, 150.0)
+    with pytest.raises(InputError, match="dispersions"):
+        bi.redshift_posterior(flux, tpl, z_grid, dispersions=(-5.0,), **kw)

@@ -27,7 +27,13 @@ from .grid import Design, grid_step, log_z_grid, n_workers
 from .posterior import RedshiftPosterior
 from .refine import local_offsets
 
-__all__ = ["redshift_posterior", "log_prior_on_grid"]
+__all__ = ["redshift_posterior", "log_prior_on_grid", "DISPERSIONS"]
+
+#: Default velocity dispersions [km/s] of the template sets the posterior marginalises over.
+#: Calibrated by simulation (benchmarks/redshift_flags.py): with the unbroadened templates
+#: alone, 5.5 % of the unflagged S/N 10-30 spectra on a 700 A window had wrong peaks; with
+#: these three, none of 651.
+DISPERSIONS = (0.0, 150.0, 300.0)
 
 
 def log_prior_on_grid(z_grid, prior="uniform_z") -> np.ndarray:
@@ -76,6 +82,35 @@ def grid_from(z_grid, dloglam: float) -> np.ndarray:
         except InputError:
             pass
     return log_z_grid(float(z[0]), float(z[-1]), dloglam)
+
+
+def _dispersions(values) -> np.ndarray:
+    sig = np.atleast_1d(np.asarray(values, dtype=float))
+    if sig.ndim != 1 or sig.size == 0 or np.any(~np.isfinite(sig)) or np.any(sig < 0):
+        raise InputError(f"dispersions: need one or more values >= 0 km/s, got {values!r}")
+    if np.unique(sig).size != sig.size:
+        raise InputError(f"dispersions: values repeat: {values!r}")
+    return sig
+
+
+def broaden_continuum(templates: Templates, sigma_kms: float) -> Templates:
+    """The templates with the continuum ones broadened by ``sigma_kms`` (lines unchanged)."""
+    if sigma_kms == 0:
+        return templates
+    if not templates.is_line.any():
+        return templates.broaden(sigma_kms)
+    flux = templates.flux.copy()
+    cont = ~templates.is_line
+    sub = Templates(templates.loglam0, templates.dloglam, flux[cont], fwhm_kms=templates.fwhm_kms)
+    flux[cont] = sub.broaden(sigma_kms).flux
+    return Templates(
+        templates.loglam0,
+        templates.dloglam,
+        flux,
+        list(templates.names),
+        templates.fwhm_kms,
+        templates.is_line.copy(),
+    )
 
 
 def _from_cube(cube: Cube):
@@ -151,6 +186,7 @@ def redshift_posterior(
     template_prior_scale: float = 10.0,
     refine: bool = True,
     workers: int = -1,
+    dispersions=DISPERSIONS,
 ) -> RedshiftPosterior:
     """Posterior p(z | spectrum) on a grid for every spectrum of a cube or array.
 
@@ -197,6 +233,29 @@ def redshift_posterior(
         Prior standard deviation of the amplitude of a continuum template that does not cover
         every pixel in use at every redshift of the grid (see below), in the same units.
 
+    refine : bool
+        Also evaluate the posterior on a local grid 8 times finer around each coarse peak
+        (:mod:`bayesifu.redshift.refine`), where the coarse posterior is a single narrow peak
+        (narrower than the coarse grid resolves); the summary uses it there.
+    workers : int
+        Threads to use (-1: one per CPU core this process may use; 1: no threads, for running
+        many cubes in parallel processes). BLAS is limited to one thread during the call
+        (``threadpoolctl``, process-wide).
+
+    dispersions : sequence of float
+        Velocity dispersions [km/s] by which the continuum templates are broadened; the
+        posterior marginalises over them with equal prior weight (a discrete nuisance
+        parameter). Default :data:`DISPERSIONS`, ``(0, 150, 300)``. A single value fits
+        templates broadened by that much (``(0,)``: as they are, the fastest). A
+        dispersion mismatch between galaxy and templates is the main source of confident
+        wrong peaks on short wavelength ranges (see BENCHMARKS.md, redshift flags); with
+        several values every continuum template has a proper amplitude prior, so that the
+        marginal likelihoods of the different sets are comparable.
+
+    Returns
+    -------
+    RedshiftPosterior
+
     Notes
     -----
     Where the observed range exceeds the templates' at some redshifts (MaNGA's 3622-10357 A
@@ -210,18 +269,6 @@ def redshift_posterior(
     leaves the data earns no Occam bonus. Templates are never extrapolated. The fraction of the
     pixels that the templates cover at the MAP redshift is in the summary's flags
     (``TEMPLATE_COVERAGE``).
-    refine : bool
-        Also evaluate the posterior on a local grid 8 times finer around each coarse peak
-        (:mod:`bayesifu.redshift.refine`), where the coarse posterior is a single narrow peak
-        (narrower than the coarse grid resolves); the summary uses it there.
-    workers : int
-        Threads to use (-1: one per CPU core this process may use; 1: no threads, for running
-        many cubes in parallel processes). BLAS is limited to one thread during the call
-        (``threadpoolctl``, process-wide).
-
-    Returns
-    -------
-    RedshiftPosterior
     """
     if isinstance(data, Cube):
         wave_vac, shape, nspec, load = _from_cube(data)
@@ -239,20 +286,38 @@ def redshift_posterior(
         used = (wave_in >= wave_range[0]) & (wave_in <= wave_range[1])
     z_grid = grid_from(z_grid, templates.dloglam)
     log_prior = log_prior_on_grid(z_grid, prior)
-    if independent:
-        templates = templates.independent()
-    design = Design(
-        wave_vac, used, templates, z_grid, npoly, line_prior_scale, template_prior_scale
-    )
+    sigmas = _dispersions(dispersions)
+    designs = []
+    for sigma in sigmas:
+        tpl = broaden_continuum(templates, sigma)
+        tpl = tpl.independent() if independent else tpl
+        designs.append(
+            Design(
+                wave_vac,
+                used,
+                tpl,
+                z_grid,
+                npoly,
+                line_prior_scale,
+                template_prior_scale,
+                proper_templates=len(sigmas) > 1,
+            )
+        )
+    if len({d.p for d in designs}) > 1:
+        raise InputError(
+            "dispersions: the broadened template sets span different numbers of dimensions "
+            f"({[d.p for d in designs]}); pass independent=False or fewer dispersions"
+        )
     offsets = local_offsets() if refine else None
-    post = RedshiftPosterior.empty(z_grid, shape, design, log_prior, offsets)
+    post = RedshiftPosterior.empty(z_grid, shape, designs, log_prior, offsets, sigmas)
     chunks = [slice(a, min(a + chunk_size, nspec)) for a in range(0, nspec, chunk_size)]
+    in_use = designs[0].used
 
     def evaluate(rows):
         flux, iv = load(rows.start, rows.stop)
-        flux, iv = flux[:, design.used], iv[:, design.used]
+        flux, iv = flux[:, in_use], iv[:, in_use]
         flux = np.where(iv > 0, flux, 0.0)
-        return rows, flux, iv, design.evaluate(flux, iv, workers=workers)
+        return rows, flux, iv, [d.evaluate(flux, iv, workers=workers) for d in designs]
 
     evaluated = map(evaluate, chunks)
     bar = dict(total=len(chunks), desc="redshift", unit="chunk", disable=not progress)

@@ -203,6 +203,8 @@ class Design:
         Prior standard deviation of the amplitude of a continuum template that does not cover
         every pixel at every redshift of the grid, in the same units (see
         :meth:`prior_precision`).
+    proper_templates : bool
+        Give every continuum template that proper prior (to compare template sets).
     """
 
     def __init__(
@@ -214,6 +216,7 @@ class Design:
         npoly: int = 3,
         line_prior_scale=10.0,
         template_prior_scale=10.0,
+        proper_templates: bool = False,
     ):
         for name, value in (
             ("line_prior_scale", line_prior_scale),
@@ -223,6 +226,7 @@ class Design:
                 raise InputError(f"{name} must be positive, got {value}")
         self.line_prior_scale = float(line_prior_scale)
         self.template_prior_scale = float(template_prior_scale)
+        self.proper_templates = bool(proper_templates)
         self.cache = {}  # data-independent arrays built on first use (local refinement maps)
         if npoly < 0:
             raise InputError(f"npoly must be >= 0, got {npoly}")
@@ -263,7 +267,9 @@ class Design:
                 f"the observed {self.wave[0]:.1f}-{self.wave[-1]:.1f} A at any redshift of the "
                 f"grid [{self.z_grid[0]:.4g}, {self.z_grid[-1]:.4g}]"
             )
-        self.partial = ~self.complete & ~self.templates.is_line
+        self.partial = ~self.templates.is_line
+        if not self.proper_templates:
+            self.partial &= ~self.complete
         self.t_lo, self.t_hi = lo, hi
         self.m_a, self.m_b = 0, nz - 1
         self.valid_z = np.ones(nz, dtype=bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from .grid import ChunkResult, Design
 from .refine import local_loglike
@@ -43,6 +44,10 @@ class RedshiftPosterior:
     template_coverage : numpy.ndarray, shape (...)
         Fraction of the pixels with data that at least one (continuum) template covers at the
         MAP redshift (``TEMPLATE_COVERAGE`` flag below ``min_template_coverage``).
+    dispersions : numpy.ndarray
+        The velocity dispersions [km/s] of the template sets marginalised over.
+    dispersion_map : numpy.ndarray, shape (...)
+        The dispersion whose templates fit best at the MAP redshift [km/s].
     chi2_null : numpy.ndarray, shape (...)
         Chi-square of the polynomial terms alone (no template): ``chi2_null - min chi2`` is the
         evidence that the spectrum holds any template signal at all (``LOW_SIGNAL`` flag).
@@ -72,13 +77,20 @@ class RedshiftPosterior:
     log_prior: np.ndarray
     chi2_null: np.ndarray | None = None
     template_coverage: np.ndarray | None = None
+    dispersions: np.ndarray | None = None
+    dispersion_map: np.ndarray | None = None
     local_u: np.ndarray | None = None
     local_logp: np.ndarray | None = None
 
     @classmethod
-    def empty(cls, z_grid, shape, design: Design, log_prior, offsets=None) -> RedshiftPosterior:
+    def empty(
+        cls, z_grid, shape, designs, log_prior, offsets=None, dispersions=(0.0,)
+    ) -> RedshiftPosterior:
         """Allocate the arrays for ``shape`` spectra (filled chunk by chunk with :meth:`fill`);
+        ``designs`` (one :class:`Design` or one per dispersion in ``dispersions``),
         ``offsets`` (coarse cells) switches the local refinement on."""
+        designs = [designs] if isinstance(designs, Design) else list(designs)
+        design = designs[0]
         nz, n = z_grid.size, int(np.prod(shape))
         local = None if offsets is None else np.full((n, offsets.size), np.nan)
         return cls(
@@ -96,12 +108,15 @@ class RedshiftPosterior:
             log_prior=np.asarray(log_prior, dtype=float),
             chi2_null=np.full(n, np.nan),
             template_coverage=np.full(n, np.nan),
+            dispersions=np.asarray(dispersions, dtype=float),
+            dispersion_map=np.full(n, np.nan),
             local_u=local,
             local_logp=None if local is None else local.copy(),
-        )._with_design(design, shape, offsets)
+        )._with_design(designs, shape, offsets)
 
-    def _with_design(self, design, shape, offsets):
-        self._design = design
+    def _with_design(self, designs, shape, offsets):
+        self._designs = designs
+        self._design = designs[0]
         self._shape = tuple(shape)
         self._offsets = offsets
         return self
@@ -111,53 +126,69 @@ class RedshiftPosterior:
         """The shape of the set of spectra (``(ny, nx)`` for a cube)."""
         return self._shape
 
-    def fill(self, rows: slice, flux, ivar, result: ChunkResult):
-        """Store the results of one chunk of (flattened) spectra ``rows``."""
-        d = self._design
+    def fill(self, rows: slice, flux, ivar, results):
+        """Store the results of one chunk of (flattened) spectra ``rows``: one
+        :class:`ChunkResult` per template set (dispersion), combined with equal weights."""
+        results = [results] if isinstance(results, ChunkResult) else list(results)
+        each = np.stack([r.loglike for r in results])  # [nsets, ns, nz]
+        loglike = logsumexp(each, axis=0) - np.log(len(results))
         valid = self.valid_z
-        logp = result.loglike + self.log_prior[valid][None]
+        logp = loglike + self.log_prior[valid][None]
         peak = np.max(logp, axis=1, keepdims=True)
         prob = np.exp(logp - peak)
         norm = prob.sum(axis=1, keepdims=True)
         n_valid = (ivar > 0).sum(axis=1)
-        has_data = n_valid > d.p
+        has_data = n_valid > self.n_params
         logpdf = np.full((prob.shape[0], self.z_grid.size), -np.inf)
         logpdf[:, valid] = logp - peak - np.log(norm)
         logpdf[~has_data] = np.nan
         chi2 = np.full(logpdf.shape, np.nan, dtype=np.float32)
-        chi2[:, valid] = result.chi2
+        chi2[:, valid] = np.min(np.stack([r.chi2 for r in results]), axis=0)
         self.logpdf[rows] = logpdf
         self.chi2[rows] = chi2
         self.n_valid[rows] = n_valid
-        self.chi2_null[rows] = np.where(has_data, result.chi2_null, np.nan)
+        self.chi2_null[rows] = np.where(has_data, results[0].chi2_null, np.nan)
         self.log_evidence[rows] = np.where(has_data, (peak + np.log(norm))[:, 0], np.nan)
         imap = np.argmax(logp, axis=1)
-        coeffs, msum = self._best_fit(result, imap, ivar)
+        spectra = np.arange(imap.size)
+        best = np.argmax(each[:, spectra, imap], axis=0)  # template set at the MAP
+        coeffs = np.empty((imap.size, self.n_params))
+        msum, tcov = np.empty(imap.size), np.empty(imap.size)
+        for k in np.unique(best):
+            sel = best == k
+            d, r = self._designs[k], results[k]
+            c, m = self._best_fit(d, r, imap, ivar)
+            coeffs[sel], msum[sel] = c[sel], m[sel]
+            tcov[sel] = d.template_coverage(d.m_a + imap, ivar > 0)[sel]
         self.coeffs[rows] = np.where(has_data[:, None], coeffs, np.nan)
         self.model_sum[rows] = np.where(has_data, msum, np.nan)
-        tcov = d.template_coverage(d.m_a + imap, ivar > 0)
         self.template_coverage[rows] = np.where(has_data, tcov, np.nan)
+        self.dispersion_map[rows] = np.where(has_data, self.dispersions[best], np.nan)
         if self._offsets is not None:
-            self._refine(rows, flux, ivar, d.m_a + imap, has_data, np.exp(logpdf))
+            self._refine(rows, flux, ivar, self._design.m_a + imap, has_data, np.exp(logpdf))
 
     def _refine(self, rows, flux, ivar, m_center, has_data, pdf):
         """Local grids around the coarse peaks; evaluated only where the summary will use them
         (a single narrow peak, :data:`~.summary.LOCAL_MIN_MASS`), ``-inf`` elsewhere."""
-        d = self._design
         u = np.log10(1 + self.z_grid)
         du = u[1] - u[0]
         u_loc = u[m_center][:, None] + self._offsets[None, :] * du
         active = has_data & (local_mass(self.z_grid, pdf, u_loc) >= LOCAL_MIN_MASS)
-        loglike = local_loglike(
-            d, flux, ivar, m_center, d.prior_precision(flux, ivar), self._offsets, active
-        )
+        each = [
+            local_loglike(
+                d, flux, ivar, m_center, d.prior_precision(flux, ivar), self._offsets, active
+            )
+            for d in self._designs
+        ]
+        with np.errstate(invalid="ignore"):
+            loglike = logsumexp(np.stack(each), axis=0) - np.log(len(each))
         prior = np.interp(u_loc, u, self.log_prior)
         self.local_u[rows] = u_loc
         self.local_logp[rows] = np.where(has_data[:, None], loglike + prior, np.nan)
 
-    def _best_fit(self, result: ChunkResult, imap, ivar):
+    @staticmethod
+    def _best_fit(d: Design, result: ChunkResult, imap, ivar):
         """Coefficients at the MAP (pseudo-inverse) and the model summed over pixels with data."""
-        d = self._design
         coeffs = d.coefficients(result, imap)
         colsum = d.column_sums(d.m_a + imap, ivar > 0)  # [ns, p]
         return coeffs, np.einsum("sp,sp->s", coeffs, colsum)

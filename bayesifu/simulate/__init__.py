@@ -32,6 +32,7 @@ from .resampling import (
     spaxel_covariance,
 )
 from .setups import manga_like, muse_like
+from .spectra import SimulatedSpectra, galaxy_spectra, wrong_peak_rates
 
 __all__ = [
     "DiskParams",
@@ -49,4 +50,7 @@ __all__ = [
     "spaxel_covariance",
     "manga_like",
     "muse_like",
+    "SimulatedSpectra",
+    "galaxy_spectra",
+    "wrong_peak_rates",
 ]
