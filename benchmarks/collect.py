@@ -18,6 +18,7 @@ ORDER = [
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
     ("fit_cli.md", "uv run python benchmarks/bench_fit_cli.py"),
     ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
+    ("redshift_flags.md", "uv run python benchmarks/redshift_flags.py"),
     (
         "redshift_abell478_cube.md",
         "uv run python benchmarks/bench_redshift.py --cube CUBE --templates "
