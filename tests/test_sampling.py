@@ -10,6 +10,7 @@ import numpyro.distributions as dist
 import pytest
 import scipy.sparse as sp
 import scipy.stats as st
+from numpyro.diagnostics import effective_sample_size
 from numpyro.infer import init_to_value
 
 from bayesifu import _arviz
@@ -235,3 +236,31 @@ def test_bad_arguments(problem):
         sample(linear_model, design, lik, sampler_options={"adapt_mass": False})
     with pytest.raises(SamplingError, match="no latent"):
         sample(lambda obs=None: numpyro.factor("f", 0.0))
+
+
+def test_convergence_check_uses_the_bulk_ess_that_arviz_reports():
+    """The check counts the rank-normalised split bulk ESS that the summary table prints; it
+    used to count the raw ESS, which can be far from it either way (`bayesifu fit --ext
+    STELLAR_VEL` printed ess_bulk 587 for vmax and refused it as 289)."""
+    import bayesifu.sampling as smp
+    from bayesifu import _arviz
+
+    rng = np.random.default_rng(3)
+    e = rng.normal(size=(4, 500))
+    ar = np.empty_like(e)
+    ar[:, 0] = e[:, 0]
+    for t in range(1, 500):
+        ar[:, t] = 0.9 * ar[:, t - 1] + np.sqrt(1 - 0.81) * e[:, t]
+    x = np.exp(2.0 * ar)  # heavy right tail
+    table = _arviz.summary(_arviz.to_inference_data({"v": x}))
+    ess_bulk = float(np.asarray(table["ess_bulk"])[0])
+    assert abs(float(effective_sample_size(x)) - ess_bulk) > 0.5 * ess_bulk  # raw: far off
+    np.testing.assert_allclose(effective_sample_size(smp._rank_normalised(x)), ess_bulk, rtol=0.01)
+    old = smp.ESS_PER_CHAIN_MIN
+    try:
+        for per_chain, flagged in ((ess_bulk / 4 * 0.9, False), (ess_bulk / 4 * 1.1, True)):
+            smp.ESS_PER_CHAIN_MIN = per_chain
+            problems = check_convergence({"v": x}, {"v": 1})
+            assert any("effective sample size" in p for p in problems) == flagged
+    finally:
+        smp.ESS_PER_CHAIN_MIN = old
