@@ -6,7 +6,7 @@ from astropy.io import fits
 
 import bayesifu as bi
 from bayesifu.cli import main
-from bayesifu.cli.redshift import bin_spectra
+from bayesifu.cli.redshift import check_binid
 from bayesifu.errors import InputError
 from bayesifu.redshift import FLAGS, log_z_grid
 from bayesifu.templates import air_to_vacuum, emission_line_templates
@@ -121,9 +121,20 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
         "1",
     ]
     assert main(args) == 0
+    assert "spectra summed with the correlation measured on the cube's noise" in (
+        capsys.readouterr().out
+    )
     with fits.open(out) as hdul:
         z = hdul["Z_MAP"].data
         assert np.isnan(z[0, 0]) and z[12, 12] == z[19, 14] and abs(z[12, 12] - 0.0859) < 1e-3
+        width = (hdul["Z_HI68"].data - hdul["Z_LO68"].data)[12, 12]
+        assert hdul[0].header["BINCORR"] == "measured"
+    # The bins' spectra summed as if spaxels were independent: narrower, too-confident p(z).
+    indep = tmp_path / "z_indep.fits"
+    indep_args = [str(indep) if a == str(out) else a for a in args]
+    assert main([*indep_args, "--correlation", "none"]) == 0
+    with fits.open(indep) as hdul:
+        assert (hdul["Z_HI68"].data - hdul["Z_LO68"].data)[12, 12] < width / 1.1
     bad = [
         "redshift",
         str(cutout),
@@ -141,9 +152,9 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
     assert main([*args[:-2], "--workers", "0", "--overwrite"]) == 1
     assert "workers must be -1 or >= 1" in capsys.readouterr().err
     with pytest.raises(InputError, match="shape"):
-        bin_spectra(cube, np.zeros((3, 3), int))
+        check_binid(np.zeros((3, 3), int), cube.spatial_shape)
     with pytest.raises(InputError, match="0..nbins-1"):
-        bin_spectra(cube, np.full(cube.spatial_shape, 3))
+        check_binid(np.full(cube.spatial_shape, 3), cube.spatial_shape)
     assert FLAGS["NO_DATA"] == 1
 
 

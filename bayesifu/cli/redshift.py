@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import FileFormatError, InputError
 
-__all__ = ["register", "run", "bin_spectra"]
+__all__ = ["register", "run", "check_binid", "bin_correlation"]
 
 
 def register(subparsers) -> None:
@@ -70,6 +70,17 @@ def register(subparsers) -> None:
         help="observed wavelength range to use [Angstrom]",
     )
     p.add_argument("--bins", default=None, help="FITS file with a BINID image (-1 = unused)")
+    p.add_argument(
+        "--correlation",
+        default="measured",
+        help="spatial correlation used to sum the spectra of --bins: 'measured' (from the "
+        "cube's noise; default), 'gaussian' (MaNGA's sigma 1.92 spaxel approximation), 'none' "
+        "(independent spaxels: variances too small for correlated cubes) or a FITS file with a "
+        "correlation table (e.g. a MaNGA LOGCUBE's GCORREL)",
+    )
+    p.add_argument(
+        "--correlation-ext", default="CORREL", help="extension of that table (default CORREL)"
+    )
     p.add_argument("--out", required=True, help="output redshift.fits")
     p.add_argument("--pdf", action="store_true", help="also write the p(z) cube")
     p.add_argument(
@@ -119,30 +130,40 @@ def read_binid(path) -> np.ndarray:
         raise FileFormatError(f"{path}: cannot read bins: {err}") from err
 
 
-def bin_spectra(cube, binid):
-    """Sum the spectra of each bin: ``(flux [nbins, nwave], variance [nbins, nwave])``.
-
-    Variances add as for independent spaxels (the spatial covariance of neighbouring spaxels,
-    which makes the true variance of a sum larger, is not included here).
-    """
-    if binid.shape != cube.spatial_shape:
-        raise InputError(f"bins: shape {binid.shape} != cube spatial shape {cube.spatial_shape}")
+def check_binid(binid, spatial_shape) -> np.ndarray:
+    """The BINID image, checked: the cube's spatial shape, bins numbered 0..nbins-1."""
+    if binid.shape != tuple(spatial_shape):
+        raise InputError(f"--bins: shape {binid.shape} != cube spatial shape {spatial_shape}")
     bins = np.unique(binid[binid >= 0])
     if bins.size == 0 or not np.array_equal(bins, np.arange(bins.size)):
-        raise InputError("bins: BINID must number the bins 0..nbins-1 (-1 for unused spaxels)")
-    flux = np.zeros((bins.size, cube.shape[0]))
-    var = np.zeros((bins.size, cube.shape[0]))
-    for b in bins:
-        ys, xs = np.nonzero(binid == b)
-        f = np.asarray(cube.flux[:, ys, xs], dtype=float)
-        v = np.asarray(cube.variance[:, ys, xs], dtype=float)
-        bad = ~np.isfinite(f) | ~np.isfinite(v) | (v <= 0)
-        if cube.mask is not None:
-            bad |= np.asarray(cube.mask[:, ys, xs], dtype=bool)
-        flux[b] = np.where(bad, 0.0, f).sum(axis=1)
-        var[b] = np.where(bad, 0.0, v).sum(axis=1)
-        var[b][bad.all(axis=1)] = np.inf
-    return flux, var
+        raise InputError("--bins: BINID must number the bins 0..nbins-1 (-1 for unused spaxels)")
+    return binid
+
+
+def bin_correlation(args, cube):
+    """The spatial correlation for summing the spectra of ``--bins`` (see ``--correlation``)."""
+    import bayesifu as bi
+
+    what = args.correlation
+    if what == "none":
+        return None, "independent spaxels (--correlation none)"
+    if what == "measured":
+        corr = bi.SpatialCorrelation.measured(cube)
+        sig = corr.params.get("sigma", float("nan"))
+        return corr, f"the correlation measured on the cube's noise (Gaussian sigma {sig:.3f})"
+    if what == "gaussian":
+        return bi.SpatialCorrelation.gaussian(cube.spatial_shape), "the Gaussian approximation"
+    if not Path(what).exists():
+        raise InputError(
+            f"--correlation {what!r}: not 'measured', 'gaussian', 'none' or an existing file"
+        )
+    corr = bi.SpatialCorrelation.from_fits(what, ext=args.correlation_ext)
+    if corr.shape != tuple(cube.spatial_shape):
+        raise InputError(
+            f"--correlation {what}: grid {corr.shape} does not match the cube "
+            f"{tuple(cube.spatial_shape)}"
+        )
+    return corr, f"the correlation table {args.correlation_ext} of {what}"
 
 
 def _templates(args):
@@ -179,10 +200,22 @@ def run(args: argparse.Namespace) -> int:
     kw["progress"] = not args.no_progress
     binid = None
     if args.bins:
-        binid = read_binid(args.bins)
-        flux, var = bin_spectra(cube, binid)
+        from ..binning import bin_spectra
+
+        binid = check_binid(read_binid(args.bins), cube.spatial_shape)
+        corr, how = bin_correlation(args, cube)
+        binned = bin_spectra(cube, binid, correlation=corr)
+        if not np.array_equal(binned.binning.bin_ids, np.arange(binned.flux.shape[0])):
+            raise InputError("--bins: bins must be numbered 0..nbins-1")
+        print(f"{binned.flux.shape[0]} bins: spectra summed with {how}")
         post = redshift_posterior(
-            flux, tpl, z_grid, wave=cube.wave, variance=var, medium=cube.wave_medium, **kw
+            binned.flux,
+            tpl,
+            z_grid,
+            wave=cube.wave,
+            variance=binned.variance,
+            medium=cube.wave_medium,
+            **kw,
         )
     else:
         post = redshift_posterior(cube, tpl, z_grid, **kw)
@@ -209,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         "ZMAX": float(z_grid[-1]),
         "DLOG1PZ": (dlog, "grid step in log10(1+z)"),
         "ZPRIOR": "uniform_z",
+        "BINCORR": (args.correlation if args.bins else "n/a", "correlation used to sum --bins"),
     }
     pdf = post.pdf.reshape(post.shape + (-1,)) if args.pdf else None
     write_redshift_fits(
