@@ -152,6 +152,28 @@ def _nugget_value(matrix, nugget):
     return nugget
 
 
+def _method_for_scatter(method, scatter_model, independent, name):
+    """The factorisation that gives ``scatter_model`` (see :class:`CorrelatedNormal`)."""
+    if scatter_model is None or independent:
+        if scatter_model not in (None, "white", "correlated"):
+            raise InputError(
+                f"{name}: scatter_model must be None, 'white' or 'correlated', got "
+                f"{scatter_model!r}"
+            )
+        return method
+    wanted = {"white": "eigen", "correlated": "banded"}.get(scatter_model)
+    if wanted is None:
+        raise InputError(
+            f"{name}: scatter_model must be None, 'white' or 'correlated', got {scatter_model!r}"
+        )
+    if method not in ("auto", wanted):
+        raise InputError(
+            f"{name}: scatter_model={scatter_model!r} needs method={wanted!r} (or 'auto'), "
+            f"got method={method!r}"
+        )
+    return wanted
+
+
 def choose_factor(
     matrix, sigma, method="auto", rank_tol=1e-8, grid_index=None, shape=None, solver=None
 ):
@@ -166,8 +188,9 @@ def choose_factor(
     if solver is None:
         solver = "lapack" if jax.default_backend() == "cpu" else "scan"
     banded = {"kappa_max": KAPPA_MAX, "solver": solver}
+    banded["sigma"] = sigma
     if method == "diagonal" or matrix is None:
-        return DiagonalFactor(n)
+        return DiagonalFactor(n, sigma)
     if method == "eigen":
         return EigenFactor(matrix, sigma, rank_tol=rank_tol)
     if method == "banded":
@@ -207,6 +230,13 @@ class CorrelatedNormal:
     solver : {None, "lapack", "scan"}
         Triangular solves of the banded path (:class:`~bayesifu.linalg.BandedFactor`); default
         LAPACK on CPU, the pure-JAX scan on other devices.
+    scatter_model : {None, "white", "correlated"}
+        How an intrinsic scatter :math:`\\tau` enters the covariance. ``"white"``:
+        :math:`s^2 C_0 + \\tau^2 I` (on the range space of a rank-deficient correlation): the
+        reduced-rank (eigen) path, dense, at most :data:`EIGEN_MAX_N` values. ``"correlated"``:
+        :math:`D_s R D_s` with :math:`d_i^2 = s^2\\sigma_i^2 + \\tau^2`, the scatter correlated
+        like the noise: the banded path. ``None`` (default): whichever ``method`` gives
+        (:attr:`settings` records it). Without a correlation both are the same (diagonal).
     """
 
     def __init__(
@@ -222,6 +252,7 @@ class CorrelatedNormal:
         shape=None,
         name="data",
         solver=None,
+        scatter_model=None,
     ):
         require_x64()
         data = np.asarray(data, dtype=float).ravel()
@@ -235,6 +266,7 @@ class CorrelatedNormal:
         _check_sigma(sigma, name)
         if method not in _METHODS:
             raise InputError(f"method must be one of {_METHODS}, got {method!r}")
+        method = _method_for_scatter(method, scatter_model, correlation is None, name)
         if method in ("eigen", "banded") and correlation is None:
             method = "diagonal"
         nu = 0.0
@@ -268,11 +300,7 @@ class CorrelatedNormal:
             "rank": self.dof,
             "rank_tol": float(rank_tol),
             "nugget": nu,
-            "scatter_model": {
-                "eigen": "white, projected on the range space",
-                "banded": "correlated like the noise",
-                "diagonal": "white",
-            }[self.method],
+            "scatter_model": "white" if self.method == "diagonal" else self.factor.scatter_model,
         }
         if self.method == "banded":
             self._settings.update(
@@ -322,28 +350,14 @@ class CorrelatedNormal:
 
     def _chi2_logdet(self, res, scale, scatter):
         """Chi-square and log-determinant of the covariance (fast path of log_prob)."""
-        if self.method == "eigen":
-            w, logdet = self._whiten_residual(res, scale, scatter)
-            return jnp.sum(w**2), logdet
-        d = jnp.sqrt(scale**2 * self._sigma**2 + scatter**2)
-        return self.factor.quad(res / d), self.factor.logdet + 2.0 * jnp.sum(jnp.log(d))
-
-    def _whiten_residual(self, res, scale, scatter):
-        """Whitened residual and log-determinant of the covariance."""
-        if self.method == "eigen":
-            var = self.factor.variances(scale, scatter)
-            w = self.factor.project(res) / jnp.sqrt(var)
-            return w, jnp.sum(jnp.log(var))
-        d = jnp.sqrt(scale**2 * self._sigma**2 + scatter**2)
-        w = self.factor.solve_l(res / d)
-        return w, self.factor.logdet + 2.0 * jnp.sum(jnp.log(d))
+        return self.factor.chi2(res, scale, scatter), self.factor.logdet(scale, scatter)
 
     def whiten(self, residual, scale=1.0, scatter=0.0):
         """Whitened residual, shape (dof,): standard normal if ``residual`` follows the model.
 
         For the banded path the entries are in the factor's (permuted) order.
         """
-        return self._whiten_residual(self._vector(residual), scale, scatter)[0]
+        return self.factor.whiten(self._vector(residual), scale, scatter)
 
     def whiten_spaxels(self, residual, scale=1.0, scatter=0.0):
         """Whitened residual with one value per data point, shape (n,), to map back onto spaxels.
@@ -354,13 +368,7 @@ class CorrelatedNormal:
         points before it in the factor's order; independent: :math:`r / \\sigma`. Each is
         standard normal where the model and the covariance are right.
         """
-        res = self._vector(residual)
-        if self.method == "eigen":
-            var = self.factor.variances(scale, scatter)
-            return self.factor.back(self.factor.project(res) / jnp.sqrt(var))
-        w = self._whiten_residual(res, scale, scatter)[0]
-        perm = getattr(self.factor, "perm", None)
-        return w if perm is None else jnp.zeros_like(w).at[jnp.asarray(perm)].set(w)
+        return self.factor.back(self.whiten(residual, scale, scatter))
 
     def chi2(self, model, scale=1.0, scatter=0.0):
         """:math:`\\chi^2` of the residual ``data - model`` (JAX scalar); ``dof`` degrees of
@@ -376,14 +384,8 @@ class CorrelatedNormal:
     def pointwise_loo(self, model, scale=1.0, scatter=0.0):
         """Leave-one-out log predictive densities :math:`\\log p(y_i|y_{-i})`, shape (n,)."""
         res = self._data - self._vector(model)
-        if self.method == "eigen":
-            var = self.factor.variances(scale, scatter)
-            g = self.factor.back(self.factor.project(res) / var)
-            q = self.factor.precision_diagonal(scale, scatter)
-        else:
-            d = jnp.sqrt(scale**2 * self._sigma**2 + scatter**2)
-            g = self.factor.solve_lt(self.factor.solve_l(res / d)) / d
-            q = jnp.asarray(self.factor.inverse_diagonal()) / d**2
+        g = self.factor.precision(res, scale, scatter)
+        q = self.factor.precision_diagonal(scale, scatter)
         return -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * g**2 / q
 
     def __repr__(self):
@@ -406,12 +408,20 @@ class MapLikelihood(CorrelatedNormal):
         The data, variances and mask.
     correlation : bayesifu.SpatialCorrelation, optional
         Over the same grid; every used spaxel must lie in its footprint. ``None``: independent.
-    method, rank_tol, nugget, solver
+    method, rank_tol, nugget, solver, scatter_model
         As for :class:`CorrelatedNormal`.
     """
 
     def __init__(
-        self, map, correlation=None, *, method="auto", rank_tol=1e-8, nugget=None, solver=None
+        self,
+        map,
+        correlation=None,
+        *,
+        method="auto",
+        rank_tol=1e-8,
+        nugget=None,
+        solver=None,
+        scatter_model=None,
     ):
         good = np.asarray(map.good)
         if not good.any():
@@ -438,6 +448,7 @@ class MapLikelihood(CorrelatedNormal):
             shape=self.shape,
             name=map.name,
             solver=solver,
+            scatter_model=scatter_model,
         )
         if correlation is not None:
             self._settings.update(
@@ -533,7 +544,6 @@ class CubeLikelihood:
                     "data": jnp.asarray(data.T),
                     "sigma": jnp.asarray(sigma.T),
                     "factor": factor,
-                    "log_sigma": jnp.asarray(np.log(sigma).sum(axis=1)),
                 }
             )
         if not self.groups:
@@ -543,21 +553,19 @@ class CubeLikelihood:
 
     def _group_terms(self, g, model, scale, scatter):
         """Per-channel chi2 and log-determinant of one mask group."""
-        f = g["factor"]
+        f = g["factor"]  # of the correlation alone (unit sigma): the channels scale it
         mod = jnp.asarray(model)[g["channels"]].reshape(g["channels"].size, -1)
         res = g["data"] - mod[:, g["index"]].T
-        if f.method == "eigen":
-            if not (isinstance(scatter, int | float) and scatter == 0):
-                raise InputError(
-                    "intrinsic scatter is not available for a cube with a rank-deficient "
-                    "correlation (eigen path); use a nugget for the banded path"
-                )
-            w = f.project(res / (scale * g["sigma"])) / jnp.sqrt(f._mu)[:, None]
-            r = f.rank
-            logdet = f.logdet_correlation + 2 * r * jnp.log(scale) + 2 * r / f.n * g["log_sigma"]
-            return jnp.sum(w**2, axis=0), logdet
+        if f.method == "eigen" and not (isinstance(scatter, int | float) and scatter == 0):
+            raise InputError(
+                "intrinsic scatter is not available for a cube with a rank-deficient "
+                "correlation (eigen path); use a nugget for the banded path"
+            )
         d = jnp.sqrt(scale**2 * g["sigma"] ** 2 + scatter**2)
-        return f.quad(res / d), f.logdet + 2 * jnp.sum(jnp.log(d), axis=0)
+        # r / n = 1 on the full-rank paths; on the eigen path the per-channel variances enter
+        # the pseudo-determinant only through this approximation (see the class docstring).
+        logdet = f.logdet() + 2 * f.rank / f.n * jnp.sum(jnp.log(d), axis=0)
+        return f.chi2(res / d), logdet
 
     def chi2(self, model, scale=1.0, scatter=0.0):
         """Per-channel :math:`\\chi^2`, shape (n_channels,) (0 for fully masked channels)."""

@@ -5,7 +5,12 @@ and the log-determinant of a covariance whose *correlation* part does not depend
 This module factors that part once (in numpy/scipy) and exposes pure-JAX evaluation functions that
 close over the factor as a constant, so that they are jit-able and differentiable.
 
-Three factorisations:
+Three factorisations, with one interface: ``whiten(r, scale, scatter)`` (the whitened residual),
+``chi2``, ``logdet``, ``precision`` (``C^{-1} r``), ``precision_diagonal`` and ``back`` (whitened
+values in the data order), for the covariance with error-scale factor ``s`` and intrinsic scatter
+``tau``; ``scatter_model`` says how that scatter enters (correlated like the noise for the diagonal
+and banded factors, white on the range space for the eigen factor). ``n``, ``rank``,
+``logdet_correlation``, ``factor_bytes`` and ``method`` describe the factor.
 
 * :class:`DiagonalFactor` -- independent values (identity correlation).
 * :class:`BandedFactor` -- a positive-definite sparse correlation ``R`` of local support. Spaxels
@@ -122,15 +127,55 @@ def bandwidth_order(matrix, grid_index=None, shape=None) -> tuple[np.ndarray, in
     return cands[best], widths[best]
 
 
-class DiagonalFactor:
-    """The identity correlation (independent values)."""
+def _per_value(d, x):
+    """``d`` (n,) shaped to divide ``x`` of shape (n,) or (n, k)."""
+    return d if jnp.ndim(x) == 1 else d[:, None]
+
+
+class _ScaledFactor:
+    """Methods shared by the factors of ``R`` whose covariance is :math:`D_s R D_s` with
+    :math:`d_i = \\sqrt{s^2\\sigma_i^2 + \\tau^2}`: the intrinsic scatter is correlated like the
+    noise. Subclasses provide ``solve_l``, ``solve_lt``, ``quad``, ``inverse_diagonal``,
+    ``logdet_correlation`` and ``_sigma``."""
+
+    scatter_model = "correlated like the noise"
+
+    def _d(self, scale, scatter):
+        return jnp.sqrt(scale**2 * self._sigma**2 + scatter**2)
+
+    def whiten(self, residual, scale=1.0, scatter=0.0):
+        """Whitened residual ``L^{-1} D_s^{-1} r`` (in the factor's order), (rank,) or (rank, k)."""
+        return self.solve_l(residual / _per_value(self._d(scale, scatter), residual))
+
+    def chi2(self, residual, scale=1.0, scatter=0.0):
+        """``r^T C^{-1} r`` (per column)."""
+        return self.quad(residual / _per_value(self._d(scale, scatter), residual))
+
+    def logdet(self, scale=1.0, scatter=0.0):
+        """``log det C`` for ``C = D_s R D_s``."""
+        return self.logdet_correlation + 2.0 * jnp.sum(jnp.log(self._d(scale, scatter)))
+
+    def precision(self, residual, scale=1.0, scatter=0.0):
+        """``C^{-1} r`` in the data order."""
+        d = _per_value(self._d(scale, scatter), residual)
+        return self.solve_lt(self.solve_l(residual / d)) / d
+
+    def precision_diagonal(self, scale=1.0, scatter=0.0):
+        """Diagonal of ``C^{-1}``, shape (n,)."""
+        return jnp.asarray(self.inverse_diagonal()) / self._d(scale, scatter) ** 2
+
+
+class DiagonalFactor(_ScaledFactor):
+    """The identity correlation (independent values) with standard deviations ``sigma``."""
 
     method = "diagonal"
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, sigma=None):
         self.n = int(n)
         self.rank = self.n
-        self.logdet = 0.0
+        self.logdet_correlation = 0.0
+        self.factor_bytes = 0
+        self._sigma = jnp.ones(self.n) if sigma is None else jnp.asarray(sigma, dtype=float)
 
     def solve_l(self, z):
         """``L^{-1} z`` for ``L = I`` (z of shape (n,) or (n, k))."""
@@ -148,8 +193,12 @@ class DiagonalFactor:
         """``diag(R^{-1})``."""
         return np.ones(self.n)
 
+    def back(self, w):
+        """Whitened values in the data order (the identity here)."""
+        return w
 
-class BandedFactor:
+
+class BandedFactor(_ScaledFactor):
     """Banded Cholesky factor of a sparse positive-definite correlation, in block-bidiagonal form.
 
     Parameters
@@ -163,6 +212,8 @@ class BandedFactor:
     kappa_max : float
         Largest acceptable condition number; a larger estimate raises
         :class:`~bayesifu.errors.CovarianceError` (the matrix is numerically singular).
+    sigma : array_like, shape (n,), optional
+        Standard deviations of the values (default ones): the covariance is ``D_s R D_s``.
     solver : {"lapack", "scan"}
         ``"lapack"`` (default): the triangular solves call BLAS ``dtbsv`` on the band from a
         host callback with a custom VJP (the adjoint of ``L^{-1}`` is ``L^{-T}``);
@@ -179,11 +230,19 @@ class BandedFactor:
     method = "banded"
 
     def __init__(
-        self, matrix, grid_index=None, shape=None, block=32, kappa_max=1e10, solver="lapack"
+        self,
+        matrix,
+        grid_index=None,
+        shape=None,
+        block=32,
+        kappa_max=1e10,
+        solver="lapack",
+        sigma=None,
     ):
         require_x64()
         matrix = sp.csr_array(matrix)
         self.n = n = matrix.shape[0]
+        self._sigma = jnp.ones(n) if sigma is None else jnp.asarray(sigma, dtype=float)
         self.perm, self.bandwidth = bandwidth_order(matrix, grid_index, shape)
         permuted = matrix[self.perm][:, self.perm].tocoo()
         b = self.bandwidth
@@ -198,7 +257,7 @@ class BandedFactor:
                 f"failed ({exc}); use method='eigen' (reduced rank) or a nugget"
             ) from None
         self.rank = n
-        self.logdet = float(2.0 * np.log(cb[0]).sum())
+        self.logdet_correlation = float(2.0 * np.log(cb[0]).sum())
         lam_max = float(np.abs(matrix).sum(axis=1).max())
         lam_min = _smallest_eigenvalue(cb)
         self.condition = lam_max / lam_min
@@ -276,6 +335,10 @@ class BandedFactor:
 
         _, u = jax.lax.scan(step, jnp.zeros_like(wb[0]), (self._a, b_next, wb), reverse=True)
         return u.reshape((-1,) + w.shape[1:])[: self.n][self._iperm]
+
+    def back(self, w):
+        """Whitened values (factor order) put back in the data order."""
+        return jnp.zeros_like(w).at[self._perm].set(w)
 
     def inverse_diagonal(self) -> np.ndarray:
         """``diag(R^{-1})`` in the original order, by the block Takahashi recursion.
@@ -475,6 +538,7 @@ class EigenFactor:
     """
 
     method = "eigen"
+    scatter_model = "white, projected on the range space"
 
     def __init__(self, matrix, sigma, rank_tol=1e-8, neg_tol=1e-10):
         require_x64()
@@ -528,6 +592,28 @@ class EigenFactor:
         """``Q coeff``: map range-space coordinates back to the spaxels."""
         return self._qt.T @ coeff
 
-    def precision_diagonal(self, scale, scatter):
+    def precision_diagonal(self, scale=1.0, scatter=0.0):
         """Diagonal of the pseudo-inverse ``(s^2 C_0 + tau^2 P)^+``, shape (n,)."""
         return (self._qt**2).T @ (1.0 / self.variances(scale, scatter))
+
+    def whiten(self, residual, scale=1.0, scatter=0.0):
+        """``V^{-1/2} Q^T r``: the whitened residual on the range space, (rank,) or (rank, k)."""
+        var = self.variances(scale, scatter)
+        return self.project(residual) / _per_value(jnp.sqrt(var), residual)
+
+    def chi2(self, residual, scale=1.0, scatter=0.0):
+        """``r^T C^+ r`` (per column)."""
+        return jnp.sum(self.whiten(residual, scale, scatter) ** 2, axis=0)
+
+    def logdet(self, scale=1.0, scatter=0.0):
+        """Pseudo-log-determinant of ``s^2 C_0 + tau^2 P`` (on the range space)."""
+        return jnp.sum(jnp.log(self.variances(scale, scatter)))
+
+    def precision(self, residual, scale=1.0, scatter=0.0):
+        """``(s^2 C_0 + tau^2 P)^+ r``, shape (n,)."""
+        var = self.variances(scale, scatter)
+        return self.back(self.project(residual) / _per_value(var, residual))
+
+    def whitening_matrix(self) -> np.ndarray:
+        """The dense ``V^{-1/2} Q^T`` (rank, n) for ``s = 1, tau = 0``."""
+        return np.asarray(self._qt) / np.sqrt(np.asarray(self._mu))[:, None]

@@ -90,7 +90,7 @@ class BinnedMapLikelihood(CorrelatedNormal):
     spaxel_variance : array_like, shape (ny, nx), optional
         Relative noise variance of each spaxel's spectrum, for the correlation between bins;
         default uniform.
-    method, rank_tol, nugget, solver
+    method, rank_tol, nugget, solver, scatter_model
         As for :class:`~bayesifu.likelihood.CorrelatedNormal`.
 
     Attributes
@@ -114,6 +114,7 @@ class BinnedMapLikelihood(CorrelatedNormal):
         rank_tol=1e-8,
         nugget=None,
         solver=None,
+        scatter_model=None,
     ):
         if not isinstance(map, Map):
             raise InputError(f"BinnedMapLikelihood needs a bayesifu.Map, got {type(map).__name__}")
@@ -166,6 +167,7 @@ class BinnedMapLikelihood(CorrelatedNormal):
             nugget=nugget,
             name=map.name,
             solver=solver,
+            scatter_model=scatter_model,
         )
         self._settings.update(binned=True, n_spaxels=self.n_spaxels)
         if correlation is not None:

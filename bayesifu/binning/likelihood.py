@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from ..errors import EmptyDataError, InputError, ShapeError, VarianceError
 from ..likelihood import CorrelatedNormal
-from ..linalg import require_x64
+from ..linalg import EigenFactor, require_x64
 from .operator import BinnedValues
 from .spectra import BinnedSpectra
 
@@ -168,12 +168,14 @@ class BinnedSpectraLikelihood:
 
 
 def _whitener(cov, used, rank_tol):
-    """Whitening matrix (rows: kept eigen-directions scaled by 1/sqrt(lambda)), log pdet, rank."""
+    """Whitening matrix ``V^{-1/2} Q^T`` of the used bins (rows: kept eigen-directions of the
+    reduced-rank factor, :class:`~bayesifu.linalg.EigenFactor`), its log pseudo-determinant and
+    rank."""
     nb = cov.shape[0]
     idx = np.flatnonzero(used)
     sub = cov[np.ix_(idx, idx)]
-    lam, vec = np.linalg.eigh(0.5 * (sub + sub.T))
-    keep = lam > rank_tol * max(lam.max(), 0.0)
+    sigma = np.sqrt(np.diag(sub))
+    factor = EigenFactor(sub / np.outer(sigma, sigma), sigma, rank_tol=rank_tol)
     w = np.zeros((nb, nb))
-    w[: keep.sum()][:, idx] = (vec[:, keep] / np.sqrt(lam[keep])).T
-    return w, float(np.sum(np.log(lam[keep]))), int(keep.sum())
+    w[: factor.rank][:, idx] = factor.whitening_matrix()
+    return w, float(factor.logdet()), int(factor.rank)
