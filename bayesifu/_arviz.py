@@ -9,6 +9,7 @@ results through :func:`to_inference_data` and reads them through :func:`group` a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
@@ -101,14 +102,73 @@ def group(idata, name: str):
     return getattr(idata, name)
 
 
-def summary(idata, var_names=None, **kwargs):
-    """:func:`arviz.summary` as a pandas DataFrame (mean, sd, HDI, ESS, r-hat)."""
-    return az.summary(idata, var_names=var_names, **kwargs)
+#: Columns of :func:`summary`, in the order of arviz 0.x.
+SUMMARY_COLUMNS = [
+    "mean", "sd", "hdi_3%", "hdi_97%", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"
+]  # fmt: skip
 
 
-def loo(idata, **kwargs):
-    """:func:`arviz.loo` (PSIS-LOO) from the ``log_likelihood`` group."""
-    return az.loo(idata, **kwargs)
+def summary(idata, var_names=None, round_to=None):
+    """:func:`arviz.summary` as a plain pandas DataFrame with the same columns under both ArviZ
+    versions (:data:`SUMMARY_COLUMNS`: mean, sd, the 94 % HDI as ``hdi_3%``/``hdi_97%``, MCSE,
+    bulk and tail ESS, rank-normalised r-hat), unrounded unless ``round_to`` (decimals) is
+    given."""
+    import pandas as pd
+
+    if ARVIZ_1:
+        table = az.summary(idata, var_names=var_names, ci_kind="hdi", ci_prob=0.94, round_to="none")
+        table = pd.DataFrame(table).rename(columns={"hdi94_lb": "hdi_3%", "hdi94_ub": "hdi_97%"})
+    else:
+        table = az.summary(idata, var_names=var_names, round_to="none")
+    table = pd.DataFrame(table)[SUMMARY_COLUMNS].astype(float)
+    return table if round_to is None else table.round(round_to)
+
+
+#: Fewest posterior draws (all chains) for PSIS-LOO: Pareto smoothing fits the largest
+#: ``min(n / 5, 3 sqrt(n))`` importance ratios, which needs a tail of a few draws (ArviZ 1.x
+#: fails with an IndexError below about 10 draws; 0.x returns a meaningless number).
+LOO_MIN_DRAWS = 20
+
+
+@dataclass(frozen=True)
+class LooResult:
+    """PSIS-LOO under either ArviZ version: the expected log pointwise predictive density,
+    its standard error, the effective number of parameters, the Pareto k of every point and
+    ArviZ's own result object."""
+
+    elpd_loo: float
+    se: float
+    p_loo: float
+    pareto_k: np.ndarray
+    result: object
+
+
+def loo(idata, **kwargs) -> LooResult:
+    """:func:`arviz.loo` (PSIS-LOO) from the ``log_likelihood`` group, as a :class:`LooResult`.
+
+    Raises :class:`~bayesifu.errors.InputError` for fewer than :data:`LOO_MIN_DRAWS` draws.
+    """
+    from .errors import InputError
+
+    ll = group(idata, "log_likelihood")
+    n = min(int(v.sizes["chain"] * v.sizes["draw"]) for v in ll.data_vars.values())
+    if n < LOO_MIN_DRAWS:
+        raise InputError(
+            f"PSIS-LOO needs at least {LOO_MIN_DRAWS} posterior draws (all chains), got {n}; "
+            "draw more samples"
+        )
+    res = az.loo(idata, **kwargs)
+    if ARVIZ_1:
+        return LooResult(
+            float(res.elpd), float(res.se), float(res.p), np.asarray(res.pareto_k), res
+        )
+    return LooResult(
+        float(res["elpd_loo"]),
+        float(res["se"]),
+        float(res["p_loo"]),
+        np.asarray(res["pareto_k"]),
+        res,
+    )
 
 
 def to_netcdf(idata, path) -> str:
