@@ -15,7 +15,7 @@ import time
 
 __all__ = ["progress", "is_terminal", "sampler_progress_bar"]
 
-#: Least time [s] between two plain lines off a terminal (the first and last are always written).
+#: Time [s] between two plain lines off a terminal.
 PLAIN_INTERVAL = 10.0
 
 
@@ -36,13 +36,14 @@ def sampler_progress_bar(enabled: bool = True, stream=None) -> bool:
 
 def _plain(iterable, total, desc, unit, stream, interval):
     label = f"{desc}: " if desc else ""
-    last = None
-    done = 0
+    last = time.monotonic()
+    printed = False
     for done, item in enumerate(iterable, start=1):
         yield item
         now = time.monotonic()
-        if last is None or now - last >= interval or (total is not None and done == total):
-            last = now
+        final = total is not None and done == total
+        if now - last >= interval or (final and printed):
+            last, printed = now, True
             if total:
                 text = f"{label}{done}/{total} {unit} ({100 * done // total}%)"
             else:
@@ -67,8 +68,9 @@ def progress(iterable, total=None, desc="", enabled=True, unit="it", stream=None
     unit : str
         What an item is, e.g. ``"spectra"``.
     stream : file, optional
-        Where to write (default standard error); a terminal gets a tqdm bar, anything else plain
-        lines at most every ``interval`` [s], plus the first and the last.
+        Where to write (default standard error); a terminal gets a tqdm bar, anything else a
+        plain line each time ``interval`` [s] have passed since the last one (or the start), and
+        a last line at the end if any was written: work quicker than ``interval`` prints nothing.
     interval : float
         Least time [s] between two plain lines.
     """

@@ -58,7 +58,9 @@ def main(argv=None) -> int:
     from ..errors import BayesifuError
 
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.cmdline = ["bayesifu", *argv]  # the command line as given, for provenance records
     _setup_jax()
     try:
         return int(args.func(args) or 0)
