@@ -35,8 +35,16 @@ def _setup_jax():
     os.environ["JAX_ENABLE_X64"] = "1"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the option (exit status 2),
+    with a pointer to ``--help`` instead of the whole usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bayesifu",
         description="Bayesian inference on IFU data products with the full spatial covariance.",
     )

@@ -106,6 +106,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", default="posterior.nc", help="netCDF output (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNGs")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="hide the sampler's progress bar (shown only on a terminal)",
+    )
     p.set_defaults(func=run)
 
 
@@ -241,7 +247,10 @@ def _sample_options(args, start: dict | None) -> dict:
     import jax.numpy as jnp
     from numpyro.infer import init_to_value
 
-    options = {"progress_bar": True}
+    from .._progress import sampler_progress_bar
+
+    # NumPyro's bar writes a line per update off a terminal (a log file): only on a terminal
+    options = {"progress_bar": sampler_progress_bar(getattr(args, "progress", True))}
     if args.sampler == "nuts":
         # a handful of strongly correlated parameters (inc with vmax): a dense mass matrix
         options.update(target_accept=args.target_accept, dense_mass=True)
@@ -270,6 +279,23 @@ def _sample(args, module, lik, kwargs, options):
     return idata, ""
 
 
+def _add_provenance(idata, args) -> None:
+    """Provenance (:func:`bayesifu.io.provenance.provenance_attrs`) in the attributes of every
+    group, and ``--out`` written again with it."""
+    from .. import _arviz
+    from ..io.provenance import provenance_attrs
+    from .checks import cli_options
+
+    inputs = [args.maps]
+    if args.correlation.lower() not in ("gaussian", "none"):
+        inputs.append(args.correlation)
+    attrs = provenance_attrs("fit", options=cli_options(args), inputs=inputs,
+                             argv=getattr(args, "cmdline", None))  # fmt: skip
+    for name in _arviz.group_names(idata):
+        _arviz.group(idata, name).attrs.update(attrs)
+    _arviz.to_netcdf(idata, args.out)
+
+
 def run(args) -> int:
     from ..io import read_map
     from .fit_inputs import check_fit_inputs, parse_channel
@@ -289,6 +315,7 @@ def run(args) -> int:
     if lm is not None:
         start = dict(lm.values, **({} if scatter is None else {"scatter": tau}))
     idata, problems = _sample(args, module, lik, kwargs, _sample_options(args, start))
+    _add_provenance(idata, args)
     names = list(MODELS[args.model]) + ([] if scatter is None else ["scatter"])
     print(_arviz.summary(idata, var_names=names).to_string())
     print(f"posterior written to {args.out}")
