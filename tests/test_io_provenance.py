@@ -56,3 +56,18 @@ def test_netcdf_attrs_carry_the_same(tmp_path):
     assert attrs["bayesifu_option_draws"] == "1000"
     assert attrs["bayesifu_input_0"] == str(path.resolve())
     assert attrs["bayesifu_input_1"].endswith("b.fits")
+
+
+def test_correlation_fits_carries_provenance(tmp_path):
+    import bayesifu as bi
+    from bayesifu import correlation_io
+
+    path = _long_path(tmp_path)
+    corr = bi.SpatialCorrelation.gaussian((6, 6), sigma=1.0, rlim=3.0)
+    out = tmp_path / "corr.fits"
+    correlation_io.write_fits(corr.to_table(), out, provenance={"command": "bin",
+                              "inputs": [path], "argv": ["bayesifu", "bin"]})  # fmt: skip
+    records = dict(read_provenance(fits.getheader(out)))
+    assert records["input"] == str(path.resolve()) and records["command"] == "bin"
+    back = bi.SpatialCorrelation.from_fits(out)
+    assert back.shape == (6, 6)
