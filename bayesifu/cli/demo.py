@@ -220,7 +220,7 @@ def _plots(vmap, lik, idata, out: Path, stem: str, title: str):
     medians = {k: float(post[k].median()) for k in (*PARAMS, "scatter")}
     return [
         plot_maps(disk.model, medians, lik, vmap, str(out / f"{stem}_maps.png"), title=title),
-        plot_pairs(idata, PARAMS, str(out / f"{stem}_pairs.png")),
+        plot_pairs(idata, PARAMS, str(out / f"{stem}_pairs.png"), units=UNITS),
     ]
 
 

@@ -324,7 +324,7 @@ def run(args) -> int:
         post = _arviz.group(idata, "posterior")
         medians = {k: float(np.median(np.asarray(post[k]))) for k in names}
         written = [
-            plot_pairs(idata, names, f"{stem}_pairs.png"),
+            plot_pairs(idata, names, f"{stem}_pairs.png", units=param_units(names, m.unit)),
             plot_maps(module.model, medians, lik, m, f"{stem}_maps.png", **kwargs),
         ]
         print("plots written: " + ", ".join(written))
@@ -337,11 +337,23 @@ def run(args) -> int:
     return 0
 
 
-def plot_pairs(idata, names, path: str) -> str:
-    """Posterior pairs of ``names`` (:func:`bayesifu.plots.plot_pairs`) written to ``path``."""
+def param_units(names, data_unit=None) -> dict:
+    """Units of the parameters of the command-line models, for axis labels: positions and
+    lengths [spaxel], angles [deg], values (``vsys``, ``vmax``, ``z0``, ``ie``, ``scatter``) in
+    the data's unit, gradients in data unit per spaxel."""
+    unit = data_unit or "data unit"
+    table = {"x0": "spaxel", "y0": "spaxel", "rt": "spaxel", "re": "spaxel", "pa": "deg",
+             "inc": "deg", "vsys": unit, "vmax": unit, "z0": unit, "ie": unit, "scatter": unit,
+             "gx": f"{unit}/spaxel", "gy": f"{unit}/spaxel"}  # fmt: skip
+    return {k: table[k] for k in names if k in table}
+
+
+def plot_pairs(idata, names, path: str, units=None) -> str:
+    """Posterior pairs of ``names`` (:func:`bayesifu.plots.plot_pairs`, axis labels with
+    ``units``) written to ``path``."""
     from .. import plots
 
-    fig = plots.plot_pairs(idata, var_names=list(names), kind="scatter")
+    fig = plots.plot_pairs(idata, var_names=list(names), kind="scatter", units=units)
     plots.save_figure(fig, path, dpi=90, bbox_inches="tight")
     return path
 
@@ -370,7 +382,12 @@ def plot_maps(model, params: dict, lik, m, path: str, title: str = "", **kwargs)
         out.ravel()[lik.index] = np.asarray(values)
         return out
 
-    fig = plots.plot_fit_panels(m, as_map(mu), whitened=as_map(white), unit=m.unit or None)
+    panels = {}
+    if getattr(lik, "method", None) == "diagonal":  # independent: (data - model) / sigma
+        panels = {"titles": plots.INDEPENDENT_TITLES, "whitened_label": "normalised residual"}
+    fig = plots.plot_fit_panels(
+        m, as_map(mu), whitened=as_map(white), unit=m.unit or None, **panels
+    )
     if title:
         fig.suptitle(title)
     plots.save_figure(fig, path, dpi=110, bbox_inches="tight")
