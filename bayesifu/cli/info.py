@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "info",
         help="describe an IFU FITS file (format, extensions, wavelengths, masks, correlation)",
-        description=__doc__.splitlines()[0],
+        description="Say what a FITS file is and what a reader would make of it: the format, the "
+        "extensions and, by kind, wavelengths, masks, spaxel scale and correlation tables.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
