@@ -256,6 +256,7 @@ def test_plot_pairs_units_and_ticks(tmp_path):
     labels = {a.get_xlabel() for a in fig.axes} | {a.get_ylabel() for a in fig.axes}
     assert {"pa [deg]", "vmax [km/s]", "x0 [spaxel]"} <= labels
     assert not {"pa", "vmax", "x0"} & labels
+    assert fig.axes[0].get_ylabel() == ""  # the first marginal's y axis is a density
     fig.canvas.draw()
     for ax in fig.axes:
         lo, hi = ax.get_xlim()

@@ -215,7 +215,12 @@ def plot_pairs(idata, var_names=None, *, kind="kde", figsize=None, units=None, *
             figsize=size,
             **kwargs,
         )
-    return _tidy_pairs(np.ravel(axes)[0].figure, units)
+    grid = np.asarray(axes)
+    if grid.ndim == 2:  # marginals on the diagonal: their y axis is a density, not a parameter
+        for i in range(min(grid.shape)):
+            grid[i, i].set_ylabel("")
+            grid[i, i].tick_params(labelleft=False)
+    return _tidy_pairs(grid.ravel()[0].figure, units)
 
 
 def _tidy_pairs(fig, units):
