@@ -204,11 +204,12 @@ def read_fits_table(path, ext):
         raise FileFormatError(f"{path}: cannot be read as FITS ({err})") from err
 
 
-def write_fits(table, path, ext="CORREL", overwrite=False):
+def write_fits(table, path, ext="CORREL", overwrite=False, provenance=None):
     """Write ``table`` as extension ``ext`` of a new FITS file, whole or not at all.
 
     The file is written to a temporary file in the same folder and moved into place with
-    :func:`os.replace`, so a crash never leaves a partial file behind.
+    :func:`os.replace`, so a crash never leaves a partial file behind. ``provenance``: keyword
+    arguments of :func:`bayesifu.io.provenance.add_provenance` for the primary header.
     """
     from astropy.io import fits
 
@@ -219,7 +220,12 @@ def write_fits(table, path, ext="CORREL", overwrite=False):
     hdu.name = ext
     for key, value in table.meta.items():
         hdu.header[key] = value
-    hdul = fits.HDUList([fits.PrimaryHDU(), hdu])
+    primary = fits.PrimaryHDU()
+    if provenance is not None:
+        from .io.provenance import add_provenance
+
+        add_provenance(primary.header, **provenance)
+    hdul = fits.HDUList([primary, hdu])
     write_atomic(path, lambda tmp: hdul.writeto(tmp, overwrite=True))
 
 

@@ -114,3 +114,66 @@ def test_bin_cube_sed_and_voronoi(tmp_path, capsys):
     rc = main(["bin", str(cube), "--target-sn", "5", "--wave-range", "1", "2", "--out",
                str(tmp_path / "none.fits")])  # fmt: skip
     assert rc == 1 and "--wave-range" in capsys.readouterr().err
+
+
+def test_bin_correlation_by_default_and_provenance(snrg, tmp_path, capsys):
+    """Without --correlation, an SNRG file's own CORREL table is used, and the output says so
+    (stdout and CORRSRC); the header records the command line and the input whole."""
+    from bayesifu.io.provenance import read_provenance
+
+    out = tmp_path / "auto.fits"
+    assert main(["bin", str(snrg), "--target-sn", "30", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"correlation: CORREL table of {snrg} (FILE's own)" in text
+    assert "with the covariance" in text
+    with fits.open(out) as h:
+        assert h[0].header["CORRSRC"] == "file"
+        records = dict(read_provenance(h[0].header))
+    assert records["input"] == str(snrg.resolve())
+    assert records["command"] == "bin" and "--target-sn 30" in records["cmdline"]
+    # the same bins as with the table named explicitly
+    ref = tmp_path / "explicit.fits"
+    rc = main(["bin", str(snrg), "--target-sn", "30", "--correlation", str(snrg),
+               "--out", str(ref)])  # fmt: skip
+    assert rc == 0
+    np.testing.assert_array_equal(fits.getdata(out, "BINID"), fits.getdata(ref, "BINID"))
+
+
+def test_bin_correlation_none_says_so(snrg, tmp_path, capsys):
+    out = tmp_path / "none.fits"
+    rc = main(["bin", str(snrg), "--target-sn", "30", "--correlation", "none", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "correlation: none (spaxels independent" in text
+    assert "with the covariance" not in text and "(spaxels independent)" in text
+    assert fits.getheader(out)["CORRSRC"] == "none"
+
+
+def test_bin_cube_without_table_measures_or_falls_back(tmp_path, capsys):
+    """A cube with no CORREL table: the correlation measured from its noise, or (when the noise
+    cannot be measured) the Gaussian approximation, and the output names the one used."""
+    cube = tmp_path / "cube.fits"
+    _write_cube(cube, n=20)
+    out = tmp_path / "c.fits"
+    assert main(["bin", str(cube), "--target-sn", "15", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    source = fits.getheader(out)["CORRSRC"]
+    assert source in ("measured", "gaussian")
+    if source == "measured":
+        assert "correlation: measured from the cube's noise" in text
+    else:
+        assert "correlation: Gaussian (sigma 1.92, rlim 6.4 spaxel) (FILE has no" in text
+
+
+def test_every_bin_and_info_option_has_help_and_its_default():
+    from bayesifu.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("bin", "info"):
+        for action in commands[name]._actions:
+            if action.dest in ("help", "file") or action.const is not None:
+                continue  # --help, the positional FILE, and flags have no value
+            assert action.help, (name, action.dest)
+            assert "default" in action.help or "required" in action.help, (name, action.help)
+        assert "FILE" in commands[name].format_help()

@@ -53,6 +53,10 @@ def test_fit_binned_stellar_velocity(maps, data_dir, tmp_path, capsys, correlati
     post = _arviz.group(idata, "posterior")
     assert post[name].shape == (1, 30)
     assert np.all(np.isfinite(np.asarray(post[name])))
+    # provenance: the command line and the inputs, whole, in the attributes
+    assert post.attrs["bayesifu_command"] == "fit"
+    assert post.attrs["bayesifu_input_0"] == str(maps.resolve())
+    assert f"--out {out}" in post.attrs["bayesifu_cmdline"]
     loglik = _arviz.group(idata, "log_likelihood")
     assert next(iter(loglik.data_vars.values())).shape[-1] == 497  # one LOO term per bin
     for png in ("stellar_pairs.png", "stellar_maps.png"):

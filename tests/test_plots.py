@@ -237,3 +237,41 @@ def test_plot_chi2_calibration(tmp_path):
         bp.plot_chi2_calibration(values, 0)
     with pytest.raises(InputError, match="finite"):
         bp.plot_chi2_calibration([np.nan, 1.0], 3)
+
+
+def test_plot_pairs_units_and_ticks(tmp_path):
+    """Axis labels carry units; at most PAIR_TICKS ticks per axis, x tick labels rotated."""
+    from bayesifu.plots.posterior import PAIR_TICKS
+
+    rng = np.random.default_rng(1)
+    idata = _arviz.to_inference_data(
+        {
+            "pa": rng.normal(165, 1, (2, 100)),
+            "vmax": rng.normal(200, 10, (2, 100)),
+            "x0": rng.normal(20.6, 0.05, (2, 100)),
+        }
+    )
+    units = {"pa": "deg", "vmax": "km/s", "x0": "spaxel"}
+    fig = bp.plot_pairs(idata, var_names=["pa", "vmax", "x0"], kind="scatter", units=units)
+    labels = {a.get_xlabel() for a in fig.axes} | {a.get_ylabel() for a in fig.axes}
+    assert {"pa [deg]", "vmax [km/s]", "x0 [spaxel]"} <= labels
+    assert not {"pa", "vmax", "x0"} & labels
+    assert fig.axes[0].get_ylabel() == ""  # the first marginal's y axis is a density
+    fig.canvas.draw()
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        shown = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert len(shown) <= PAIR_TICKS + 1, shown
+        assert all(t.get_rotation() == 45 for t in ax.get_xticklabels())
+    save(fig, tmp_path, "pairs_units")
+
+
+def test_independent_fit_panel_is_not_called_whitened(ha_map):
+    y, x = np.indices(ha_map.shape)
+    model = 100 * np.tanh((y - 21) / 6.0)
+    fig = bp.plot_fit_panels(ha_map, model, whitened=np.zeros(ha_map.shape),
+                             titles=bp.INDEPENDENT_TITLES,
+                             whitened_label="normalised residual")  # fmt: skip
+    title = fig.axes[3].get_title()
+    assert "C^{-1/2}" not in title and "(data - model) / sigma" in title
+    assert fig.axes[7].get_ylabel() == "normalised residual [sigma]"

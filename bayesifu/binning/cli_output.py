@@ -13,11 +13,26 @@ from .fitsio import write_atomic
 __all__ = ["write_outputs", "bins_hdulist", "plot_bins"]
 
 
-def bins_hdulist(bins, wcs=None) -> fits.HDUList:
+def bins_hdulist(bins, wcs=None, correlation=None, provenance=None) -> fits.HDUList:
     """``BINID`` (int32, -1 = unused), ``SN_COVAR``, ``SN_INDEP`` (float, NaN outside bins) and a
-    ``BINS`` table (``BINID``, ``NSPAX``, ``SN``, ``SN_INDEP``, centroid ``X``, ``Y`` [spaxel])."""
+    ``BINS`` table (``BINID``, ``NSPAX``, ``SN``, ``SN_INDEP``, centroid ``X``, ``Y`` [spaxel]).
+
+    ``correlation``: ``(source, description)`` of the correlation used; the primary header gets
+    ``CORRSRC`` (``file``, ``measured``, ``gaussian`` or ``none``) and the description in full
+    (``HISTORY``). ``provenance``: keyword arguments of
+    :func:`bayesifu.io.provenance.add_provenance` for the primary header.
+    """
+    from ..io.provenance import add_provenance
+
     header = wcs.to_header() if wcs is not None else None
     primary = fits.PrimaryHDU()
+    if correlation is not None:
+        source, description = correlation
+        primary.header["CORRSRC"] = (source, "spatial correlation used by the S/N")
+        if provenance is None:  # else the provenance records it
+            primary.header.add_history(f"correlation used: {description}")
+    if provenance is not None:
+        add_provenance(primary.header, **provenance)
     primary.header["NBINS"] = (bins.n_bins, "number of bins")
     primary.header["TARGSN"] = (getattr(bins, "target_sn", np.nan), "target S/N")
     primary.header["SNMETH"] = (getattr(bins, "sn_method", ""), "S/N used by the binning")
@@ -95,11 +110,13 @@ def _outline(ax, binid):
     ax.add_collection(LineCollection(segs, colors="white", linewidths=0.4, alpha=0.8))
 
 
-def write_outputs(bins, out, data=None, overwrite=False):
-    """Write the FITS file ``out`` and a PNG beside it (``.png``); returns both paths."""
+def write_outputs(bins, out, data=None, overwrite=False, correlation=None, provenance=None):
+    """Write the FITS file ``out`` and a PNG beside it (``.png``); returns both paths.
+    ``correlation`` and ``provenance`` go to the primary header (:func:`bins_hdulist`)."""
     out = Path(out)
     wcs = getattr(data, "wcs", None) if data is not None else getattr(bins, "wcs", None)
-    fits_path = write_atomic(bins_hdulist(bins, wcs), out, overwrite=overwrite)
+    hdul = bins_hdulist(bins, wcs, correlation=correlation, provenance=provenance)
+    fits_path = write_atomic(hdul, out, overwrite=overwrite)
     png = out.with_suffix(".png") if out.suffix.lower() in (".fits", ".fit") else Path(f"{out}.png")
     name = getattr(data, "name", "") if data is not None else ""
     plot_bins(bins, png, title=str(name))

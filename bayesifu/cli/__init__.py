@@ -35,8 +35,16 @@ def _setup_jax():
     os.environ["JAX_ENABLE_X64"] = "1"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the option (exit status 2),
+    with a pointer to ``--help`` instead of the whole usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bayesifu",
         description="Bayesian inference on IFU data products with the full spatial covariance.",
     )
@@ -58,7 +66,9 @@ def main(argv=None) -> int:
     from ..errors import BayesifuError
 
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.cmdline = ["bayesifu", *argv]  # the command line as given, for provenance records
     _setup_jax()
     try:
         return int(args.func(args) or 0)

@@ -2,6 +2,12 @@
 
 Writes a FITS file with the bin map (``BINID``), the S/N of each spaxel's bin with and without the
 covariance (``SN_COVAR``, ``SN_INDEP``) and a ``BINS`` table, plus a PNG of the S/N maps beside it.
+The primary header says which correlation was used (``CORRSRC``) and records the provenance
+(:func:`bayesifu.io.provenance.add_provenance`).
+
+The correlation by default (``--correlation auto``): the input file's own ``CORREL`` table (e.g. a
+MaNGA SNRG file), else for a cube the one measured from its noise, else the Gaussian
+approximation (sigma ``--sigma``, truncated at ``--rlim``).
 """
 
 from __future__ import annotations
@@ -12,9 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, UnsupportedFormatError
+from ..errors import BayesifuError, InputError, UnsupportedFormatError
+from .checks import check_fits_file, check_out_file, check_positive, cli_options
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "check_bin_inputs"]
+
+CORRELATION_CHOICES = ("auto", "none", "gaussian", "measured")
+CUBE_KINDS = ("manga-drp-cube", "muse-cube", "generic-cube")
 
 
 def register(subparsers):
@@ -27,41 +37,121 @@ def register(subparsers):
             "Writes BINID, SN_COVAR, SN_INDEP and a BINS table to --out, and a PNG beside it."
         ),
     )
-    p.add_argument("file", help="input FITS file")
-    p.add_argument("--target-sn", type=float, required=True, help="target S/N of every bin")
-    p.add_argument("--method", choices=["voronoi", "sed"], default="voronoi")
+    p.add_argument("file", metavar="FILE", help="input FITS file (map or cube)")
+    p.add_argument(
+        "--target-sn", type=float, required=True, help="target S/N of every bin (> 0; required)"
+    )
+    p.add_argument(
+        "--method",
+        choices=["voronoi", "sed"],
+        default="voronoi",
+        help="'voronoi' (a map, or a cube collapsed over --wave-range) or 'sed' (a cube: S/N of "
+        "the whole spectral energy distribution) (default: %(default)s)",
+    )
     p.add_argument(
         "--correlation",
-        default="none",
-        help="'none' (independent), 'gaussian' (sigma --sigma, rlim --rlim spaxels), 'measured' "
-        "(from a cube's noise) or a FITS file with a CORREL table (e.g. a MaNGA SNRG file)",
+        default="auto",
+        help="'auto' (FILE's own --correlation-ext table if it has one, else measured from a "
+        "cube's noise, else gaussian), 'none' (spaxels independent), 'gaussian' (sigma --sigma, "
+        "rlim --rlim spaxels), 'measured' (from a cube's noise) or a FITS file with a CORREL "
+        "table (e.g. a MaNGA SNRG file) (default: %(default)s)",
     )
-    p.add_argument("--correlation-ext", default="CORREL", help="extension of the table")
-    p.add_argument("--sigma", type=float, default=1.92, help="Gaussian sigma [spaxel]")
-    p.add_argument("--rlim", type=float, default=6.4, help="Gaussian truncation [spaxel]")
-    p.add_argument("--sn-method", choices=["exact", "calibrated"], default="exact")
-    p.add_argument("--ext", default=None, help="extension of a MAPS file, e.g. SPECINDEX")
-    p.add_argument("--channel", default=None, help="channel of a MAPS extension, e.g. HDeltaA")
+    p.add_argument(
+        "--correlation-ext",
+        default="CORREL",
+        help="extension of the correlation table (default: %(default)s)",
+    )
+    p.add_argument(
+        "--sigma", type=float, default=1.92, help="Gaussian sigma [spaxel] (default: %(default)s)"
+    )
+    p.add_argument(
+        "--rlim",
+        type=float,
+        default=6.4,
+        help="Gaussian truncation [spaxel] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--sn-method",
+        choices=["exact", "calibrated"],
+        default="exact",
+        help="S/N of a bin: 'exact' (T C T^T) or 'calibrated' (1 + alpha log10 N rule) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--ext",
+        default=None,
+        help="extension of a MAPS file, e.g. SPECINDEX "
+        "(default: the reader's choice for the format)",
+    )
+    p.add_argument(
+        "--channel", default=None, help="channel of a MAPS extension, e.g. HDeltaA (default: none)"
+    )
     p.add_argument(
         "--wave-range",
         type=float,
         nargs=2,
         metavar=("MIN", "MAX"),
         default=None,
-        help="for a cube: wavelength range [Angstrom] of the S/N (default all channels)",
+        help="for a cube: wavelength range [Angstrom] of the S/N (default: all channels)",
     )
-    p.add_argument("--out", required=True, help="output FITS file (the PNG gets .png)")
+    p.add_argument("--out", required=True, help="output FITS file; the PNG gets .png (required)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="print no progress lines"
+    )
     p.set_defaults(func=run)
+
+
+def check_bin_inputs(args) -> str:
+    """Raise a :class:`~bayesifu.errors.BayesifuError` naming the option if ``args`` is unusable
+    (no JAX needed); returns the format of FILE (:func:`bayesifu.io.detect_format`)."""
+    check_positive(args.target_sn, "--target-sn", "a positive S/N")
+    check_positive(args.sigma, "--sigma", "[spaxel]")
+    check_positive(args.rlim, "--rlim", "[spaxel]")
+    if args.wave_range is not None and not args.wave_range[0] < args.wave_range[1]:
+        lo, hi = args.wave_range
+        raise InputError(f"--wave-range MIN MAX needs MIN < MAX, got {lo:g} {hi:g}")
+    check_out_file(args.out, args.overwrite)
+    kind = check_fits_file(args.file, "FILE")
+    is_cube = kind in CUBE_KINDS
+    if args.method == "sed" and not is_cube:
+        raise InputError(f"--method sed needs a cube; FILE {args.file} is a {kind} file")
+    what = args.correlation
+    if what == "measured" and not is_cube:
+        raise InputError(
+            f"--correlation measured needs a cube (it measures the noise); FILE is a {kind} file"
+        )
+    if what not in CORRELATION_CHOICES:
+        if not Path(what).is_file():
+            raise InputError(
+                f"--correlation {what!r}: not 'none', 'gaussian', 'measured', 'auto' or an "
+                "existing file"
+            )
+        check_fits_file(what, "--correlation")
+        if _table_ext(what, args.correlation_ext) is None:
+            raise InputError(
+                f"--correlation-ext {args.correlation_ext}: {what} has no such extension"
+            )
+    return kind
+
+
+def _table_ext(path, ext):
+    """The name of extension ``ext`` of ``path`` if it has one, else None."""
+    from ..io.fitsio import find_hdu, open_fits
+
+    with open_fits(path) as hdul:
+        hdu = find_hdu(hdul, ext)
+        return None if hdu is None else hdu.name
 
 
 def run(args) -> int:
     """Run the command; binning warnings are printed as one-line notes on standard error."""
+    kind = check_bin_inputs(args)  # before JAX is imported: a bad call answers in seconds
     from ..binning import BinningWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BinningWarning)
-        rc = _run(args)
+        rc = _run(args, kind)
     for w in caught:
         if issubclass(w.category, BinningWarning):
             print(f"bayesifu bin: warning: {w.message}", file=sys.stderr)
@@ -70,22 +160,34 @@ def run(args) -> int:
     return rc
 
 
-def _run(args) -> int:
+def _run(args, kind) -> int:
     import bayesifu as bi
 
+    from .._progress import progress
     from ..binning import voronoi_bins
     from ..binning.cli_output import write_outputs
 
-    if args.method == "sed":
-        from ..binning.sed import sed_bins
+    state = {}
 
-        cube = bi.read_cube(args.file)
-        corr = _correlation(args, cube.spatial_shape, cube)
-        bins = sed_bins(cube, target_sn=args.target_sn, correlation=corr)
-        data = None
-    else:
-        data, cube = _read(args)
-        corr = _correlation(args, data.shape, cube)
+    def read():
+        if args.method == "sed":
+            state["cube"] = bi.read_cube(args.file)
+            state["data"] = None
+        else:
+            state["data"], state["cube"] = _read(args)
+
+    def correlate():
+        cube, data = state["cube"], state["data"]
+        shape = cube.spatial_shape if data is None else data.shape
+        state["corr"], state["source"], state["desc"] = _correlation(args, shape, cube, kind)
+
+    def binning():
+        data, corr = state["data"], state["corr"]
+        if data is None:
+            from ..binning.sed import sed_bins
+
+            state["bins"] = sed_bins(state["cube"], target_sn=args.target_sn, correlation=corr)
+            return
         if corr is not None:
             outside = data.good & ~corr.defined
             if outside.any():
@@ -96,12 +198,44 @@ def _run(args) -> int:
                 )
                 data = bi.Map(data.data, data.variance, mask=data.mask | ~corr.defined,
                               wcs=data.wcs, name=data.name)  # fmt: skip
-        bins = voronoi_bins(data, args.target_sn, correlation=corr, sn_method=args.sn_method)
-    fits_path, png_path = write_outputs(bins, args.out, data=data, overwrite=args.overwrite)
-    print(
-        f"{bins.n_bins} bins; median S/N {np.median(bins.sn):.3g} with covariance, "
-        f"{np.median(bins.sn_independent):.3g} ignoring it; wrote {fits_path} and {png_path}"
-    )
+                state["data"] = data
+        state["bins"] = voronoi_bins(
+            data, args.target_sn, correlation=corr, sn_method=args.sn_method
+        )
+
+    def write():
+        inputs = [args.file]
+        if args.correlation not in CORRELATION_CHOICES:
+            inputs.append(args.correlation)
+        options = cli_options(args)
+        options["correlation used"] = state["desc"]
+        state["paths"] = write_outputs(
+            state["bins"],
+            args.out,
+            data=state["data"],
+            overwrite=args.overwrite,
+            correlation=(state["source"], state["desc"]),
+            provenance={
+                "command": "bin",
+                "options": options,
+                "inputs": inputs,
+                "argv": getattr(args, "cmdline", None),
+            },  # fmt: skip
+        )
+
+    steps = [read, correlate, binning, write]
+    for step in progress(steps, desc="bayesifu bin", unit="steps", enabled=args.progress):
+        step()
+    bins, (fits_path, png_path) = state["bins"], state["paths"]
+    print(f"correlation: {state['desc']}")
+    if state["corr"] is None:
+        sn = f"median S/N {np.median(bins.sn_independent):.3g} (spaxels independent)"
+    else:
+        sn = (
+            f"median S/N {np.median(bins.sn):.3g} with the covariance, "
+            f"{np.median(bins.sn_independent):.3g} ignoring it"
+        )
+    print(f"{bins.n_bins} bins; {sn}; wrote {fits_path} and {png_path}")
     return 0
 
 
@@ -139,25 +273,57 @@ def _collapse(cube, wave_range):
                   name=f"{cube.name} (collapsed)")  # fmt: skip
 
 
-def _correlation(args, shape, cube):
+def _from_file(path, ext, shape, label):
     import bayesifu as bi
 
+    corr = bi.SpatialCorrelation.from_fits(path, ext=ext)
+    if corr.shape != tuple(shape):
+        raise InputError(f"{label}: grid {corr.shape} does not match the data {tuple(shape)}")
+    return corr
+
+
+def _gaussian(args, shape):
+    import bayesifu as bi
+
+    corr = bi.SpatialCorrelation.gaussian(shape, sigma=args.sigma, rlim=args.rlim)
+    return corr, "gaussian", f"Gaussian (sigma {args.sigma:g}, rlim {args.rlim:g} spaxel)"
+
+
+def _measured(cube):
+    import bayesifu as bi
+
+    corr = bi.SpatialCorrelation.measured(cube)
+    sigma = corr.params.get("sigma")
+    text = f" (sigma {sigma:.3g} spaxel)" if sigma is not None else ""
+    return corr, "measured", f"measured from the cube's noise{text}"
+
+
+def _correlation(args, shape, cube, kind):
+    """``(correlation or None, source keyword, description)`` for ``--correlation``."""
     what = args.correlation
     if what == "none":
-        return None
+        return None, "none", "none (spaxels independent; --correlation none)"
     if what == "gaussian":
-        return bi.SpatialCorrelation.gaussian(shape, sigma=args.sigma, rlim=args.rlim)
+        return _gaussian(args, shape)
     if what == "measured":
         if cube is None:
             raise InputError("--correlation measured needs a cube (it measures the noise)")
-        return bi.SpatialCorrelation.measured(cube)
-    if not Path(what).exists():
-        raise InputError(
-            f"--correlation {what!r}: not 'none', 'gaussian', 'measured' or an existing file"
-        )
-    corr = bi.SpatialCorrelation.from_fits(what, ext=args.correlation_ext)
-    if corr.shape != tuple(shape):
-        raise InputError(
-            f"--correlation {what}: grid {corr.shape} does not match the data {tuple(shape)}"
-        )
-    return corr
+        return _measured(cube)
+    if what != "auto":
+        corr = _from_file(what, args.correlation_ext, shape, f"--correlation {what}")
+        return corr, "file", f"{args.correlation_ext} table of {what}"
+    ext = _table_ext(args.file, args.correlation_ext)
+    if ext is not None:
+        try:
+            corr = _from_file(args.file, ext, shape, f"FILE's {ext} table")
+            return corr, "file", f"{ext} table of {args.file} (FILE's own)"
+        except BayesifuError as err:
+            print(f"bayesifu bin: note: {ext} table of FILE not usable ({err})", file=sys.stderr)
+    if cube is not None:
+        try:
+            return _measured(cube)
+        except BayesifuError as err:
+            print(f"bayesifu bin: note: cannot measure the correlation ({err})", file=sys.stderr)
+    corr, source, desc = _gaussian(args, shape)
+    why = "FILE has no correlation table" + ("" if cube is None else "; not measured")
+    return corr, source, f"{desc} ({why})"

@@ -106,6 +106,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", default="posterior.nc", help="netCDF output (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNGs")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="hide the sampler's progress bar (shown only on a terminal)",
+    )
     p.set_defaults(func=run)
 
 
@@ -241,7 +247,10 @@ def _sample_options(args, start: dict | None) -> dict:
     import jax.numpy as jnp
     from numpyro.infer import init_to_value
 
-    options = {"progress_bar": True}
+    from .._progress import sampler_progress_bar
+
+    # NumPyro's bar writes a line per update off a terminal (a log file): only on a terminal
+    options = {"progress_bar": sampler_progress_bar(getattr(args, "progress", True))}
     if args.sampler == "nuts":
         # a handful of strongly correlated parameters (inc with vmax): a dense mass matrix
         options.update(target_accept=args.target_accept, dense_mass=True)
@@ -270,6 +279,23 @@ def _sample(args, module, lik, kwargs, options):
     return idata, ""
 
 
+def _add_provenance(idata, args) -> None:
+    """Provenance (:func:`bayesifu.io.provenance.provenance_attrs`) in the attributes of every
+    group, and ``--out`` written again with it."""
+    from .. import _arviz
+    from ..io.provenance import provenance_attrs
+    from .checks import cli_options
+
+    inputs = [args.maps]
+    if args.correlation.lower() not in ("gaussian", "none"):
+        inputs.append(args.correlation)
+    attrs = provenance_attrs("fit", options=cli_options(args), inputs=inputs,
+                             argv=getattr(args, "cmdline", None))  # fmt: skip
+    for name in _arviz.group_names(idata):
+        _arviz.group(idata, name).attrs.update(attrs)
+    _arviz.to_netcdf(idata, args.out)
+
+
 def run(args) -> int:
     from ..io import read_map
     from .fit_inputs import check_fit_inputs, parse_channel
@@ -289,6 +315,7 @@ def run(args) -> int:
     if lm is not None:
         start = dict(lm.values, **({} if scatter is None else {"scatter": tau}))
     idata, problems = _sample(args, module, lik, kwargs, _sample_options(args, start))
+    _add_provenance(idata, args)
     names = list(MODELS[args.model]) + ([] if scatter is None else ["scatter"])
     print(_arviz.summary(idata, var_names=names).to_string())
     print(f"posterior written to {args.out}")
@@ -297,7 +324,7 @@ def run(args) -> int:
         post = _arviz.group(idata, "posterior")
         medians = {k: float(np.median(np.asarray(post[k]))) for k in names}
         written = [
-            plot_pairs(idata, names, f"{stem}_pairs.png"),
+            plot_pairs(idata, names, f"{stem}_pairs.png", units=param_units(names, m.unit)),
             plot_maps(module.model, medians, lik, m, f"{stem}_maps.png", **kwargs),
         ]
         print("plots written: " + ", ".join(written))
@@ -310,11 +337,23 @@ def run(args) -> int:
     return 0
 
 
-def plot_pairs(idata, names, path: str) -> str:
-    """Posterior pairs of ``names`` (:func:`bayesifu.plots.plot_pairs`) written to ``path``."""
+def param_units(names, data_unit=None) -> dict:
+    """Units of the parameters of the command-line models, for axis labels: positions and
+    lengths [spaxel], angles [deg], values (``vsys``, ``vmax``, ``z0``, ``ie``, ``scatter``) in
+    the data's unit, gradients in data unit per spaxel."""
+    unit = data_unit or "data unit"
+    table = {"x0": "spaxel", "y0": "spaxel", "rt": "spaxel", "re": "spaxel", "pa": "deg",
+             "inc": "deg", "vsys": unit, "vmax": unit, "z0": unit, "ie": unit, "scatter": unit,
+             "gx": f"{unit}/spaxel", "gy": f"{unit}/spaxel"}  # fmt: skip
+    return {k: table[k] for k in names if k in table}
+
+
+def plot_pairs(idata, names, path: str, units=None) -> str:
+    """Posterior pairs of ``names`` (:func:`bayesifu.plots.plot_pairs`, axis labels with
+    ``units``) written to ``path``."""
     from .. import plots
 
-    fig = plots.plot_pairs(idata, var_names=list(names), kind="scatter")
+    fig = plots.plot_pairs(idata, var_names=list(names), kind="scatter", units=units)
     plots.save_figure(fig, path, dpi=90, bbox_inches="tight")
     return path
 
@@ -343,7 +382,12 @@ def plot_maps(model, params: dict, lik, m, path: str, title: str = "", **kwargs)
         out.ravel()[lik.index] = np.asarray(values)
         return out
 
-    fig = plots.plot_fit_panels(m, as_map(mu), whitened=as_map(white), unit=m.unit or None)
+    panels = {}
+    if getattr(lik, "method", None) == "diagonal":  # independent: (data - model) / sigma
+        panels = {"titles": plots.INDEPENDENT_TITLES, "whitened_label": "normalised residual"}
+    fig = plots.plot_fit_panels(
+        m, as_map(mu), whitened=as_map(white), unit=m.unit or None, **panels
+    )
     if title:
         fig.suptitle(title)
     plots.save_figure(fig, path, dpi=110, bbox_inches="tight")

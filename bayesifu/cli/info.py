@@ -21,17 +21,26 @@ __all__ = ["register", "run", "describe"]
 
 def register(subparsers) -> None:
     """Add the ``info`` sub-command."""
+    import argparse
+
     parser = subparsers.add_parser(
         "info",
         help="describe an IFU FITS file (format, extensions, wavelengths, masks, correlation)",
-        description=__doc__.splitlines()[0],
+        description="Say what a FITS file is and what a reader would make of it: the format, the "
+        "extensions and, by kind, wavelengths, masks, spaxel scale and correlation tables.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("file", help="FITS file (MaNGA cube/MAPS/SNRG, MUSE cube, generic)")
+    parser.add_argument(
+        "file", metavar="FILE", help="FITS file (MaNGA cube/MAPS/SNRG, MUSE cube, generic)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     """Print the description of ``args.file``; returns 0."""
+    from .checks import check_fits_file
+
+    check_fits_file(args.file, "FILE")  # a one-line error naming FILE, not a traceback
     print("\n".join(describe(args.file)))
     return 0
 

@@ -5,7 +5,7 @@ figure it drew on; nothing calls ``plt.show``. Import as ``import bayesifu.plots
 """
 
 from ._common import MASK_COLOUR, save_figure
-from .maps import bin_boundaries, plot_binmap, plot_fit_panels, plot_map
+from .maps import INDEPENDENT_TITLES, bin_boundaries, plot_binmap, plot_fit_panels, plot_map
 from .posterior import central_intervals, plot_chi2_calibration, plot_pairs, plot_pz
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "plot_map",
     "plot_binmap",
     "plot_fit_panels",
+    "INDEPENDENT_TITLES",
     "bin_boundaries",
     "plot_pz",
     "plot_pairs",

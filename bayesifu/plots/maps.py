@@ -23,7 +23,13 @@ from ._common import (
     robust_limits,
 )
 
-__all__ = ["plot_map", "plot_binmap", "plot_fit_panels", "bin_boundaries"]
+__all__ = [
+    "plot_map",
+    "plot_binmap",
+    "plot_fit_panels",
+    "bin_boundaries",
+    "INDEPENDENT_TITLES",
+]
 
 WHITENED_LIMIT = 3.0
 
@@ -227,6 +233,15 @@ def plot_binmap(
     return ax
 
 
+#: Panel titles of :func:`plot_fit_panels` for a fit with independent spaxels.
+INDEPENDENT_TITLES = (
+    "data",
+    "model",
+    "residual (data - model)",
+    "normalised residual (data - model) / sigma\nN(0, 1) where the model fits",
+)
+
+
 def plot_fit_panels(
     data,
     model,
@@ -246,6 +261,7 @@ def plot_fit_panels(
         "residual (data - model)",
         "whitened residual $C^{-1/2}$(data - model)\nN(0, 1) where the model fits",
     ),
+    whitened_label="whitened residual",
 ):
     """Four panels: data, model, residual and whitened residual, on the same sky axes.
 
@@ -275,7 +291,10 @@ def plot_fit_panels(
     symmetric, center
         Diverging data/model scale centred on ``center`` (velocities).
     titles : sequence of 4 str
-        Panel titles.
+        Panel titles. For independent spaxels the fourth panel is ``(data - model) / sigma``, not
+        a :math:`C^{-1/2}` whitening: pass :data:`INDEPENDENT_TITLES` (and ``whitened_label``).
+    whitened_label : str
+        Colour-bar label of the fourth panel (unit ``sigma``).
 
     Returns
     -------
@@ -341,7 +360,7 @@ def plot_fit_panels(
             symmetric=True,
             vmin=-WHITENED_LIMIT,
             vmax=WHITENED_LIMIT,
-            label="whitened residual",
+            label=whitened_label,
             unit="sigma",
             title=titles[3],
             **common,

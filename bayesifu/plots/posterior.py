@@ -172,7 +172,11 @@ def plot_pz(
     return ax
 
 
-def plot_pairs(idata, var_names=None, *, kind="kde", figsize=None, **kwargs):
+#: Tick marks per axis of a pair plot: few enough that rotated labels do not overlap.
+PAIR_TICKS = 3
+
+
+def plot_pairs(idata, var_names=None, *, kind="kde", figsize=None, units=None, **kwargs):
     """Posterior pairs (corner plot) of the sampled parameters through ArviZ.
 
     Parameters
@@ -184,15 +188,19 @@ def plot_pairs(idata, var_names=None, *, kind="kde", figsize=None, **kwargs):
     kind : {"kde", "scatter", "hexbin"}
         How the joint distributions are drawn (arviz 0.x).
     figsize : (float, float), optional
+    units : dict, optional
+        Unit of each parameter, shown in its axis labels as ``name [unit]`` (e.g.
+        ``{"pa": "deg", "vmax": "km/s", "x0": "spaxel"}``).
     **kwargs
         Passed to :func:`arviz.plot_pair`.
 
     Returns
     -------
     matplotlib.figure.Figure
+        At most :data:`PAIR_TICKS` ticks per axis, x tick labels rotated, so they do not overlap.
     """
     if _arviz.ARVIZ_1:
-        return _corner(_arviz.group(idata, "posterior"), var_names, figsize)
+        return _tidy_pairs(_corner(_arviz.group(idata, "posterior"), var_names, figsize), units)
     n = len(var_names) if var_names is not None else len(_arviz.group(idata, "posterior").data_vars)
     size = figsize or (2.2 * n + 1, 2.2 * n + 1)
     with warnings.catch_warnings():
@@ -207,7 +215,30 @@ def plot_pairs(idata, var_names=None, *, kind="kde", figsize=None, **kwargs):
             figsize=size,
             **kwargs,
         )
-    return np.ravel(axes)[0].figure
+    grid = np.asarray(axes)
+    if grid.ndim == 2:  # marginals on the diagonal: their y axis is a density, not a parameter
+        for i in range(min(grid.shape)):
+            grid[i, i].set_ylabel("")
+            grid[i, i].tick_params(labelleft=False)
+    return _tidy_pairs(grid.ravel()[0].figure, units)
+
+
+def _tidy_pairs(fig, units):
+    """Units in the axis labels, and ticks that do not overlap (few, x labels rotated)."""
+    from matplotlib.ticker import MaxNLocator
+
+    units = units or {}
+    for ax in fig.axes:
+        for axis, get, set_ in ((ax.xaxis, ax.get_xlabel, ax.set_xlabel),
+                                (ax.yaxis, ax.get_ylabel, ax.set_ylabel)):  # fmt: skip
+            axis.set_major_locator(MaxNLocator(PAIR_TICKS))
+            name = get()
+            if name in units and units[name]:
+                set_(f"{name} [{units[name]}]")
+        for label in ax.get_xticklabels():
+            label.set_rotation(45)
+            label.set_horizontalalignment("right")
+    return fig
 
 
 def _corner(posterior, var_names, figsize):
