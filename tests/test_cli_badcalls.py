@@ -155,12 +155,6 @@ def test_redshift_bad_calls(files):
     )
 
 
-@pytest.mark.xfail(
-    reason="cli/redshift.py imports bayesifu.redshift (7.3 s here, no JAX) before it looks at "
-    "the cube; "
-    "it is being rewritten on another branch",
-    strict=False,
-)
 def test_redshift_missing_cube_answers_quickly(files):
     _check([(["redshift", files["missing"], "--templates", files["text"], "--out", files["out"]],
              "missing.fits")])  # fmt: skip

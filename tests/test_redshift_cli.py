@@ -176,6 +176,10 @@ def test_readme_call_with_every_shipped_template_gives_the_true_redshift(
         z, flags = hdul["Z_MAP"].data, hdul["FLAGS"].data
         assert hdul[0].header["TEMPLAT"] == ",".join(every)
         assert hdul[0].header["CUBE"] == str(cutout)
+        from bayesifu.io.provenance import read_provenance
+
+        records = dict(read_provenance(hdul[0].header))
+        assert hdul[0].header["BIFUCMD"] == "redshift" and "spDR2-028.fit" in str(records)
     ok = flags == 0
     assert ok.sum() > 600
     dv = 299792.458 * (z[ok] - 0.0858) / 1.0858

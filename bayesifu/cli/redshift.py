@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, InputError
+from .checks import check_fits_file, check_out_file, check_positive, cli_options
 
 __all__ = ["register", "run", "check_binid", "bin_correlation"]
 
@@ -105,6 +106,39 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check_inputs(args) -> None:
+    """Check the options that need no data (files exist, numbers in range), naming them."""
+    check_fits_file(args.cube, "CUBE")
+    for t in args.templates:
+        if not Path(t).is_file():
+            raise InputError(f"--templates {t!r}: no such file")
+    check_out_file(args.out, args.overwrite)
+    if args.z_grid is None:
+        if not args.zmin > -1:
+            raise InputError(f"--zmin must be > -1, got {args.zmin}")
+        if not args.zmax > args.zmin:
+            raise InputError(f"--zmax ({args.zmax}) must be larger than --zmin ({args.zmin})")
+        if args.dz is not None:
+            check_positive(args.dz, "--dz")
+    elif not Path(args.z_grid).is_file():
+        raise InputError(f"--z-grid {args.z_grid!r}: no such file")
+    if args.npoly < 0:
+        raise InputError(f"--npoly must be >= 0, got {args.npoly}")
+    if args.chunk_size < 1:
+        raise InputError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.workers == 0 or args.workers < -1:
+        raise InputError(f"--workers must be -1 or >= 1, got {args.workers}")
+    check_positive(args.line_sigma, "--line-sigma", "km/s")
+    if any(not d >= 0 for d in args.dispersions):
+        raise InputError(f"--dispersions must be >= 0 km/s, got {args.dispersions}")
+    if args.wave_range is not None and not args.wave_range[0] < args.wave_range[1]:
+        raise InputError(f"--wave-range LO HI: need LO < HI, got {args.wave_range}")
+    if args.bins is not None:
+        check_fits_file(args.bins, "--bins")
+        if args.correlation not in ("measured", "gaussian", "none"):
+            check_fits_file(args.correlation, "--correlation")
+
+
 def _read_z_grid(path) -> np.ndarray:
     try:
         z = np.loadtxt(path, dtype=float, ndmin=1)
@@ -177,6 +211,7 @@ def _templates(args):
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
+    check_inputs(args)  # before the heavy imports: a bad call answers at once
     from ..io import read_cube
     from ..redshift import log_z_grid, redshift_posterior
     from ..redshift.batch import grid_from
@@ -184,8 +219,6 @@ def run(args: argparse.Namespace) -> int:
     from ..redshift.plots import plot_map, plot_pz
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise InputError(f"{out}: exists; pass --overwrite to replace it")
     cube = read_cube(args.cube)
     tpl = _templates(args)
     if args.z_grid is not None:
@@ -254,6 +287,11 @@ def run(args: argparse.Namespace) -> int:
         z_grid=post.z_grid,
         header_cards=cards,
         overwrite=args.overwrite,
+        provenance=dict(
+            command="redshift",
+            options=cli_options(args),
+            inputs=[args.cube, *args.templates] + ([args.bins] if args.bins else []),
+        ),
     )
     stem = out.with_suffix("")
     zmap = summary.z_map if binid is None else _per_spaxel(summary.z_map, binid)

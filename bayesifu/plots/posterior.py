@@ -11,7 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from .. import _arviz
 from ..errors import InputError, ShapeError
 from ..templates import C_KMS
 from ._common import new_axes
@@ -199,6 +198,8 @@ def plot_pairs(idata, var_names=None, *, kind="kde", figsize=None, units=None, *
     matplotlib.figure.Figure
         At most :data:`PAIR_TICKS` ticks per axis, x tick labels rotated, so they do not overlap.
     """
+    from .. import _arviz  # here: ArviZ is slow to import and the redshift plots do not need it
+
     if _arviz.ARVIZ_1:
         return _tidy_pairs(_corner(_arviz.group(idata, "posterior"), var_names, figsize), units)
     n = len(var_names) if var_names is not None else len(_arviz.group(idata, "posterior").data_vars)

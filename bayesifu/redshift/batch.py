@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
+from .._progress import progress as progress_bar
 from ..containers import Cube
 from ..errors import InputError, ShapeError, VarianceError
 from ..templates import Templates, air_to_vacuum
@@ -219,7 +219,8 @@ def redshift_posterior(
     chunk_size : int
         Spectra processed at once.
     progress : bool
-        Show a tqdm progress bar.
+        Show progress (:func:`bayesifu._progress.progress`: a bar on a terminal, occasional
+        plain lines otherwise).
     independent : bool
         Replace the templates by an orthogonal basis of their span
         (:meth:`~bayesifu.templates.Templates.independent`) so that degenerate template sets
@@ -320,19 +321,19 @@ def redshift_posterior(
         return rows, flux, iv, [d.evaluate(flux, iv, workers=workers) for d in designs]
 
     evaluated = map(evaluate, chunks)
-    bar = dict(total=len(chunks), desc="redshift", unit="chunk", disable=not progress)
+    bar = dict(total=len(chunks), desc="redshift", unit="chunks", enabled=progress)
     # Our threads share the work of the chunks; BLAS threads of the many small products
     # would compete with them (OpenBLAS's idle threads spin while they wait for work).
     with threadpool_limits(limits=1, user_api="blas"):
         if n_workers(workers) == 1:
-            for args in tqdm(evaluated, **bar):
+            for args in progress_bar(evaluated, **bar):
                 post.fill(*args)
             return post
         # The summaries and refinement of one chunk (post.fill: mostly matrix products, which
         # release the GIL) run in a thread while the next chunk is evaluated.
         with ThreadPoolExecutor(1) as filler:
             pending = None
-            for args in tqdm(evaluated, **bar):
+            for args in progress_bar(evaluated, **bar):
                 if pending is not None:
                     pending.result()
                 pending = filler.submit(post.fill, *args)

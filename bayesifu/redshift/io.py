@@ -73,6 +73,7 @@ def write_redshift_fits(
     z_grid=None,
     header_cards=None,
     overwrite: bool = False,
+    provenance: dict | None = None,
 ) -> Path:
     """Write a redshift summary (and optionally the p(z) cube) to ``path``.
 
@@ -94,6 +95,9 @@ def write_redshift_fits(
         Extra primary-header keywords (templates, grid, ...).
     overwrite : bool
         Replace an existing file.
+    provenance : dict, optional
+        Keyword arguments of :func:`bayesifu.io.provenance.add_provenance` (command, options,
+        inputs): recorded whole in the primary header.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -107,6 +111,10 @@ def write_redshift_fits(
         primary.header[f"FLAG{bit}"] = (name, "FLAGS bit value -> meaning")
     for key, value in (header_cards or {}).items():
         primary.header[key] = value
+    if provenance is not None:
+        from ..io.provenance import add_provenance
+
+        add_provenance(primary.header, **provenance)
     hdus = [primary]
     for attr, ext in IMAGE_EXTENSIONS.items():
         data = _spatial(np.asarray(getattr(summary, attr)), binid)
