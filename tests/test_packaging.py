@@ -75,6 +75,21 @@ def test_wheel_contains_every_subpackage(tmp_path):
         assert pkg.replace(".", "/") + "/__init__.py" in names, pkg
     for model in (ROOT / "models").glob("*.py"):
         assert f"bayesifu/models/{model.name}" in names
-    assert (
-        any(n.startswith("bayesifu/data/") for n in names) or not (ROOT / "bayesifu/data").exists()
-    )
+    # Every shipped data file (bi.datasets: MaNGA, the MUSE cut-out, the SDSS templates and
+    # their licences) is in the wheel, so the demo and the notebooks run from an installed package.
+    shipped = [p for p in (ROOT / "bayesifu" / "data").rglob("*") if p.is_file()]
+    assert len(shipped) >= 12
+    for path in shipped:
+        assert path.relative_to(ROOT).as_posix() in names, path
+
+
+def test_datasets_name_existing_files():
+    import bayesifu as bi
+
+    manga = bi.datasets.manga_7815_3702()
+    assert manga.maps.is_file() and manga.snrg.is_file()
+    assert bi.datasets.muse_abell478().is_file()
+    templates = bi.datasets.sdss_templates()
+    assert [p.name for p in templates] == [f"spDR2-0{k}.fit" for k in range(23, 29)]
+    cube = bi.read_cube(bi.datasets.muse_abell478())
+    assert cube.shape == (560, 30, 30) and cube.wave_medium == "air"

@@ -87,7 +87,7 @@ def _diagnostics(idata, names=PARAMS) -> dict:
     """``{name: (r-hat, bulk ESS)}`` (NaN where undefined, e.g. r-hat of one chain)."""
     from .. import _arviz
 
-    table = _arviz.summary(idata, var_names=list(names), round_to="none")
+    table = _arviz.summary(idata, var_names=list(names))
     return {k: (float(table.loc[k, "r_hat"]), float(table.loc[k, "ess_bulk"])) for k in names}
 
 

@@ -161,7 +161,7 @@ def likelihood(args, m, correlation=None, quiet=False):
 
     choice = args.correlation if correlation is None else correlation
     corr = _correlation(args, m.shape, choice)
-    method = "auto"
+    scatter_model = None
     if choice.lower() == "gaussian" and m.n_good <= EIGEN_MAX_N:
         # The tapered Gaussian is positive-definite, so "auto" would take the banded path, whose
         # intrinsic scatter is correlated like the noise. A sigma = 1.92 Gaussian claims almost
@@ -170,16 +170,16 @@ def likelihood(args, m, correlation=None, quiet=False):
         # ~14 km/s on 7815-3702 H-alpha and inflates every posterior width ~10x. The eigen path
         # is the same density without scatter, and its scatter is white (s^2 C + tau^2 I at full
         # rank), as with the real CORREL matrix; tests/test_cli_fit.py shows the difference.
-        method = "eigen"
+        scatter_model = "white"
     if not is_binned(m):
-        return MapLikelihood(m, corr, method=method)
+        return MapLikelihood(m, corr, scatter_model=scatter_model)
     flux = _spaxel_flux(args.maps, m)
     lik = BinnedMapLikelihood(
         m,
         corr,
         flux=None if flux is None else flux.data,
         spaxel_variance=None if flux is None else flux.variance,
-        method=method,
+        scatter_model=scatter_model,
     )
     weights = "uniform" if flux is None else "SPX_MFLUX"
     if not quiet:
@@ -317,7 +317,7 @@ def run(args) -> int:
     idata, problems = _sample(args, module, lik, kwargs, _sample_options(args, start))
     _add_provenance(idata, args)
     names = list(MODELS[args.model]) + ([] if scatter is None else ["scatter"])
-    print(_arviz.summary(idata, var_names=names).to_string())
+    print(_arviz.summary(idata, var_names=names, round_to=3).to_string())
     print(f"posterior written to {args.out}")
     if not args.no_plots:
         stem = str(Path(args.out).with_suffix(""))

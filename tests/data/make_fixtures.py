@@ -15,6 +15,7 @@ this script is how they were made, and is run by hand only::
 It
 
 * copies the MaNGA DAP files of galaxy 7815-3702 (MAPS and SNRG, 1.6 MB together) unchanged;
+* copies the SDSS DR2 templates spDR2-023..028 (0.55 MB) unchanged;
 * cuts the MUSE cube of the Abell 478 brightest cluster galaxy (mpdaf ``minicube.fits``, 3681 x 40
   x 40) down to a 30 x 30 spaxel crop around the galaxy centre and the 6800-7500 Angstrom (air)
   range, which holds H-alpha + [NII] (near 7149 Angstrom observed, z = 0.089), [SII] and stretches
@@ -37,13 +38,17 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 HERE = Path(__file__).resolve().parent
-#: The MaNGA files ship with the package (the demo uses them); tests/data links to them.
+#: Every file ships with the package (bi.datasets; the demo and the notebooks use them);
+#: tests/data links to them.
 PACKAGE_DATA = HERE.parents[1] / "bayesifu" / "data"
 
 MANGA_FILES = (
     "manga-7815-3702/manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz",
     "manga-7815-3702/manga-7815-3702-SNRG.fits.gz",
 )
+SDSS_TEMPLATES = [f"sdss-templates/spDR2-0{k}.fit" for k in range(23, 29)] + [
+    "sdss-templates/LICENSE.zSALT"
+]
 MUSE_SOURCE = "muse-abell478/minicube.fits.gz"
 MUSE_CUTOUT = "muse-abell478-cutout.fits.gz"
 #: Crop (0-based, end exclusive) in the original: rows (y), columns (x), and wavelength [Angstrom].
@@ -106,13 +111,27 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     for name in MANGA_FILES:
         shutil.copyfile(args.source / name, PACKAGE_DATA / Path(name).name)
-        link = HERE / Path(name).name
-        if not link.is_symlink():
-            link.unlink(missing_ok=True)
-            link.symlink_to(Path("../../bayesifu/data") / Path(name).name)
+        _link(Path(name).name)
         print(f"copied {name} to {PACKAGE_DATA}, linked from {HERE}")
-    cut_muse(args.source / MUSE_SOURCE, HERE / MUSE_CUTOUT)
-    print(f"wrote {MUSE_CUTOUT} ({(HERE / MUSE_CUTOUT).stat().st_size / 1e6:.1f} MB)")
+    (PACKAGE_DATA / "sdss-templates").mkdir(exist_ok=True)
+    for name in SDSS_TEMPLATES:  # unchanged copies
+        shutil.copyfile(args.source / name, PACKAGE_DATA / name)
+    _link("sdss-templates")
+    shutil.copyfile(args.source / "muse-abell478/LICENSE.mpdaf", PACKAGE_DATA / "LICENSE.mpdaf")
+    cut_muse(args.source / MUSE_SOURCE, PACKAGE_DATA / MUSE_CUTOUT)
+    _link(MUSE_CUTOUT)
+    size = (PACKAGE_DATA / MUSE_CUTOUT).stat().st_size / 1e6
+    print(f"wrote {PACKAGE_DATA / MUSE_CUTOUT} ({size:.1f} MB), linked from {HERE}")
+
+
+def _link(name: str) -> None:
+    """``tests/data/<name>`` -> ``bayesifu/data/<name>`` (a relative symbolic link)."""
+    link = HERE / name
+    if not link.is_symlink():
+        if link.is_dir():
+            shutil.rmtree(link)
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path("../../bayesifu/data") / name)
 
 
 if __name__ == "__main__":
