@@ -15,8 +15,9 @@ non-factorised model.
 doi:10.1086/670067) on the *same* log-density: NumPyro's potential on the unconstrained space
 (Jacobian included), jitted and vectorised over walkers; walkers appear as chains.
 
-After sampling, divergent transitions, the split r-hat (> 1.01) and the bulk effective sample size
-(< 100 per chain) are checked (Vehtari et al. 2021, doi:10.1214/20-BA1221); each problem gives a
+After sampling, divergent transitions, the rank-normalised split r-hat (> 1.01) and the bulk
+effective sample size (< 100 per chain) are checked (Vehtari et al. 2021, doi:10.1214/20-BA1221),
+the values ArviZ's summary prints; each problem gives a
 :class:`ConvergenceWarning` that says what to do, or a :class:`~bayesifu.errors.SamplingError`
 with ``check="raise"`` (the results are written to ``out`` first and attached to the error).
 """
@@ -35,7 +36,7 @@ import numpyro
 import numpyro.distributions as dist
 import scipy.optimize
 from numpyro import handlers
-from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+from numpyro.diagnostics import effective_sample_size, gelman_rubin
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import initialize_model
 
@@ -262,6 +263,14 @@ def _rank_normalised(col):
     return norm.ppf((ranks - 0.375) / (split.size + 0.25))
 
 
+def _rank_rhat(col) -> float:
+    """Rank-normalised split r-hat, the larger of the bulk and the folded (tail) values
+    (Vehtari et al. 2021, eq. 14-15): the number ArviZ reports as ``r_hat``."""
+    bulk = float(gelman_rubin(_rank_normalised(col)))
+    folded = float(gelman_rubin(_rank_normalised(np.abs(col - np.median(col)))))
+    return max(bulk, folded)
+
+
 def check_convergence(posterior: dict, latent, diverging=None, *, chains_are_walkers=False):
     """Return a list of problems (strings, each saying what to do); empty if none.
 
@@ -286,7 +295,7 @@ def check_convergence(posterior: dict, latent, diverging=None, *, chains_are_wal
                 continue
             label = name if x.shape[2] == 1 else f"{name}[{k}]"
             if col.shape[0] > 1:
-                rhat = float(split_gelman_rubin(col))
+                rhat = _rank_rhat(col)
                 if not np.isfinite(rhat) or rhat > RHAT_MAX:
                     worst_rhat[label] = rhat
             with np.errstate(divide="ignore"):  # a few anticorrelated draws give tau = 0

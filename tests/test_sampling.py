@@ -261,6 +261,9 @@ def test_convergence_check_uses_the_bulk_ess_that_arviz_reports():
     ess_bulk = float(np.asarray(table["ess_bulk"])[0])
     assert abs(float(effective_sample_size(x)) - ess_bulk) > 0.5 * ess_bulk  # raw: far off
     np.testing.assert_allclose(effective_sample_size(smp._rank_normalised(x)), ess_bulk, rtol=0.01)
+    # r-hat: the rank-normalised split value (bulk and folded) that the table prints.
+    rhat = float(np.asarray(table["r_hat"])[0])
+    assert smp._rank_rhat(x) == pytest.approx(rhat, abs=2e-3)
     old = smp.ESS_PER_CHAIN_MIN
     try:
         for per_chain, flagged in ((ess_bulk / 4 * 0.9, False), (ess_bulk / 4 * 1.1, True)):
