@@ -14,3 +14,10 @@ DATA = Path(__file__).parent / "data"
 def data_dir():
     """Folder of the real-data cut-outs committed with the tests."""
     return DATA
+
+
+def pytest_collection_modifyitems(config, items):
+    """The calibration checks are slow too: ``-m "not slow"`` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("calibration") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -150,6 +150,7 @@ def real(request):
     return m, corr, flux
 
 
+@pytest.mark.slow
 def test_real_stellar_vel_with_correl_is_calibrated(real):
     m, corr, flux = real
     lik = bi.BinnedMapLikelihood(

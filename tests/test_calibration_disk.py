@@ -122,6 +122,7 @@ def _coverage(draws, truths, level):
     return np.mean((truths >= lo) & (truths <= hi), axis=0)
 
 
+@pytest.mark.slow
 def test_full_covariance_posteriors_cover_the_truth():
     import jax
     from scipy.stats import norm

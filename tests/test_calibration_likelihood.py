@@ -48,6 +48,7 @@ def draws_from(cov, n_draws, seed):
     return (root @ np.random.default_rng(seed).standard_normal((cov.shape[0], n_draws))).T
 
 
+@pytest.mark.slow
 def test_simulator_exact_rank_deficient_covariance():
     sim = simulate.manga_like(n_fibres=19, n_exposures=9, seed=11)
     noise_sigma = 2.0
@@ -62,6 +63,7 @@ def test_simulator_exact_rank_deficient_covariance():
     assert_calibrated(lik, noise[:, lik.index])
 
 
+@pytest.mark.slow
 def test_real_correl_matrix_with_real_g_band_variance(data_dir):
     path = data_dir / "manga-7815-3702-SNRG.fits.gz"
     corr = bi.SpatialCorrelation.from_fits(path, ext="CORREL")

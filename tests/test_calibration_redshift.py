@@ -72,6 +72,7 @@ def binomial_ok(hits, p):
 
 
 @pytest.mark.calibration
+@pytest.mark.slow
 def test_interval_coverage_and_seed_recipe(data_dir):
     rng = np.random.default_rng(2024)
     paths = sorted((data_dir / "sdss-templates").glob("spDR2-02[3-7].fit"))

@@ -22,6 +22,7 @@ N = 2400
 
 
 @pytest.mark.calibration
+@pytest.mark.slow
 def test_wrong_peaks_among_unflagged_below_one_percent_per_snr_bin(data_dir):
     paths = sorted((data_dir / "sdss-templates").glob("spDR2-*.fit"))
     wave = air_to_vacuum(6801.14 + 1.25 * np.arange(560))

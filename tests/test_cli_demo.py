@@ -7,6 +7,7 @@ from bayesifu.cli import main
 
 # Chains this short are not converged; the demo's own defaults are checked by hand (issue note).
 @pytest.mark.filterwarnings("ignore::bayesifu.sampling.ConvergenceWarning")
+@pytest.mark.slow
 def test_demo_writes_table_posteriors_and_plots(tmp_path, capsys):
     out = tmp_path / "demo"
     status = main(["demo", "--out", str(out), "--chains", "1", "--draws", "60", "--warmup", "60"])

@@ -25,6 +25,7 @@ def maps(data_dir):
 
 
 @pytest.mark.parametrize("correlation", ["none", "gaussian", SNRG])
+@pytest.mark.slow
 def test_fit_binned_stellar_velocity(maps, data_dir, tmp_path, capsys, correlation):
     corr = str(data_dir / correlation) if correlation == SNRG else correlation
     out = tmp_path / "stellar.nc"
@@ -98,6 +99,7 @@ def test_out_is_a_folder(maps, tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_gaussian_scatter_model_recovers_white_scatter():
     """Why ``--correlation gaussian`` takes the eigen path: simulated noise from a sigma = 1.92
     Gaussian correlation plus white scatter tau = 0.5 sigma. The eigen path's white scatter
@@ -127,6 +129,7 @@ def test_gaussian_scatter_model_recovers_white_scatter():
     assert np.all(np.array(found["banded"]) > 3.0)
 
 
+@pytest.mark.slow
 def test_per_spaxel_map_with_binid_is_not_binned(maps, tmp_path, capsys):
     """HYB10 emission-line maps carry a BINID with one spaxel per bin: fitted per spaxel."""
     rc = main(["fit", str(maps), "--ext", "EMLINE_GVEL", "--channel", "Ha-6564", "--model",
@@ -138,6 +141,7 @@ def test_per_spaxel_map_with_binid_is_not_binned(maps, tmp_path, capsys):
     assert "binned map" not in text
 
 
+@pytest.mark.slow
 def test_readme_fit_converges_on_the_real_map(maps, tmp_path, capsys):
     """The README's command on the shipped H-alpha map (default correlation, default scatter,
     LM start from the data's moments), as written: converged, at the converged PA.

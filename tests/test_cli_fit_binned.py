@@ -3,11 +3,13 @@ defaults, on the shipped MaNGA 7815-3702 MAPS file (issue 12: 'fit the binned ST
 same way')."""
 
 import numpy as np
+import pytest
 
 from bayesifu import _arviz
 from bayesifu.cli import main
 
 
+@pytest.mark.slow
 def test_binned_stellar_velocity_fit_converges_at_the_defaults(data_dir, tmp_path, capsys):
     maps = data_dir / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
     out = tmp_path / "stellar.nc"

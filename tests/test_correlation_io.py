@@ -206,6 +206,7 @@ def test_spectrum_table_order(data_dir):
         np.testing.assert_allclose(spec["SNR"], maps["SPX_SNR"].data, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_real_matrix_rank_and_round_trip(real, tmp_path):
     dense = real.submatrix(real.defined).toarray()
     eig = np.linalg.eigvalsh(dense)
@@ -218,6 +219,7 @@ def test_real_matrix_rank_and_round_trip(real, tmp_path):
     same(real, SpatialCorrelation.from_table(real.to_table("astropy")))
 
 
+@pytest.mark.slow
 def test_real_footprint_gaussian_eigenvalues(real):
     """Hard cut: indefinite (about -0.025, README); kernel and Wendland: positive-definite."""
     good = real.defined

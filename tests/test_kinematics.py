@@ -52,6 +52,7 @@ def test_centre_finite_with_gradient():
 
 
 @pytest.mark.parametrize("curve", ["tanh", "arctan"])
+@pytest.mark.slow
 def test_check_grads(curve):
     x = jnp.linspace(0.0, 30.0, 13)
     y = jnp.linspace(30.0, 2.0, 13)
@@ -61,6 +62,7 @@ def test_check_grads(curve):
     )
 
 
+@pytest.mark.slow
 def test_smeared_check_grads_and_limits():
     p = DiskParams(x0=7.2, y0=6.8, pa=40.0, inc=50.0, vsys=0.0, vmax=150.0, rt=2.0)
     check_grads(

@@ -112,6 +112,7 @@ def test_sersic_total_flux_matches_numerical_integral():
     assert float(tr["total_flux"]["value"]) == pytest.approx(total, rel=2e-3)
 
 
+@pytest.mark.slow
 def test_plane_recovers_truth_with_array_data():
     from bayesifu.models import plane
 
@@ -143,6 +144,7 @@ def test_too_few_spaxels_is_a_clear_error():
 
 
 @pytest.mark.parametrize("name", MODELS)
+@pytest.mark.slow
 def test_main_runs(name, monkeypatch):
     """Each model file's example runs (sample() patched to tiny counts)."""
     module = importlib.import_module(f"bayesifu.models.{name}")
@@ -174,6 +176,7 @@ def test_main_runs(name, monkeypatch):
     assert jax.config.jax_enable_x64
 
 
+@pytest.mark.slow
 def test_seed004_surface_samples_well():
     """Seed 004: 16 coefficients on 66 points, singular for LM; NUTS in the orthonormal basis
     converges (check="raise": no divergences, r-hat <= 1.01, enough ESS) and the posterior mean

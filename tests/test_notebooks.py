@@ -41,6 +41,7 @@ def test_notebook_is_stripped(path):
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+@pytest.mark.slow
 def test_notebook_runs(path, monkeypatch):
     # conftest sets MPLBACKEND=Agg for the test process; the kernel must use the inline backend
     # so that the figures become outputs.

@@ -29,6 +29,7 @@ def test_every_subpackage_is_declared():
     assert _source_packages() == _declared_packages()
 
 
+@pytest.mark.slow
 def test_public_api_resolves_and_light_commands_do_not_import_jax():
     import bayesifu
 

@@ -158,6 +158,7 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
     assert FLAGS["NO_DATA"] == 1
 
 
+@pytest.mark.slow
 def test_readme_call_with_every_shipped_template_gives_the_true_redshift(
     cutout, data_dir, tmp_path, capsys
 ):

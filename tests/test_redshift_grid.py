@@ -415,6 +415,7 @@ def test_manga_range_wider_than_the_templates_is_fitted_not_refused(data_dir):
     assert np.all((post.template_coverage > 0.85) & (post.template_coverage < 0.95))
 
 
+@pytest.mark.slow
 def test_dispersion_mixture_is_the_average_of_proper_marginals():
     """The default posterior marginalises over template sets broadened by each dispersion with
     equal weight; each set's likelihood is the proper marginal density of the data (every

@@ -9,6 +9,7 @@ from bayesifu.redshift import log_z_grid
 
 
 @pytest.mark.parametrize("snr", [6.0])
+@pytest.mark.slow
 def test_nuts_matches_grid_posterior(data_dir, snr):
     tpl = bi.read_templates(sorted((data_dir / "sdss-templates").glob("spDR2-02[3-7].fit")))
     wave = np.linspace(4800.0, 7000.0, 700)

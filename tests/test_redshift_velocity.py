@@ -81,6 +81,7 @@ def correlated_disk_map(truth, shape=(14, 15), noise=5.0, corr_sigma=0.8, seed=0
     return m, corr
 
 
+@pytest.mark.slow
 def test_disk_lm_fits_multistart_finds_the_disk():
     from bayesifu.lmfit import disk_lm_fit, disk_lm_fits
 

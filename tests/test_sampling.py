@@ -68,6 +68,7 @@ def _check_moments(idata, post_mean, post_cov):
     assert abs(corr - want) < 4 * (1 - want**2) / np.sqrt(ess.min())
 
 
+@pytest.mark.slow
 def test_nuts_conjugate_posterior(problem):
     design, lik, post_mean, post_cov, cov, y = problem
     idata = sample(linear_model, design, lik, chains=2, draws=1500, warmup=500, seed=3)
@@ -92,6 +93,7 @@ def test_laplace_inverse_mass_is_the_gaussian_posterior_covariance(problem):
     np.testing.assert_allclose(diag, np.diag(post_cov), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_nuts_laplace_mass_short_warmup_conjugate_posterior(problem):
     """The preconditioned run (fixed Laplace mass, 100 warmup) samples the same posterior."""
     design, lik, post_mean, post_cov, _, _ = problem
@@ -123,6 +125,7 @@ def test_emcee_conjugate_posterior(problem):
     _check_moments(idata, post_mean, post_cov)
 
 
+@pytest.mark.slow
 def test_pointwise_loo_matches_conditional_gaussian(problem):
     """The log_likelihood group holds log p(y_i | y_-i, b) of the multivariate normal."""
     design, lik, _, _, cov, y = problem
@@ -147,6 +150,7 @@ def test_pointwise_loo_matches_conditional_gaussian(problem):
         assert np.isfinite(_arviz.loo(more).elpd_loo)
 
 
+@pytest.mark.slow
 def test_array_observation_pointwise_is_independent_normal():
     x = np.linspace(0, 1, 12)
     y = 2 * x + 0.1 * np.sin(7 * x)
@@ -188,6 +192,7 @@ def test_convergence_message_lists_as_many_names_as_it_counts():
     assert "for 12 parameter(s)" in rhat and "b09" in rhat and "and 2 more" in rhat
 
 
+@pytest.mark.slow
 def test_bad_runs_warn_raise_and_save(tmp_path, problem):
     design, lik, *_ = problem
     out = tmp_path / "bad.nc"

@@ -110,6 +110,7 @@ def test_exact_covariance_matches_empirical_covariance(make):
     assert worst_z(wrong) > threshold
 
 
+@pytest.mark.slow
 def test_manga_covariance_rank_is_the_number_of_fibre_exposures(manga_7815):
     s = manga_7815
     inside = s.footprint.ravel()
