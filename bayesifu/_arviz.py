@@ -9,10 +9,16 @@ results through :func:`to_inference_data` and reads them through :func:`group` a
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 
-import arviz as az
 import numpy as np
+
+with warnings.catch_warnings():
+    # arviz 0.x warns once a day, at import, of its coming 1.x refactor: bayesifu already works
+    # with both, and under pytest's warnings-as-errors the first import of a day would fail.
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor")
+    import arviz as az
 
 __all__ = [
     "ARVIZ_1",
@@ -24,6 +30,7 @@ __all__ = [
     "to_netcdf",
     "from_netcdf",
     "clean_attrs",
+    "update_attrs",
     "plot_pair",
 ]
 
@@ -84,6 +91,19 @@ def to_inference_data(
     for name in groups:
         getattr(idata, name).attrs.update(attrs)
     return idata
+
+
+def update_attrs(idata, attrs: dict) -> None:
+    """Add ``attrs`` (cleaned by :func:`clean_attrs`) to every group, in place.
+
+    (:func:`group` returns a copy under arviz 1.x, so attributes set on it would be lost.)
+    """
+    attrs = clean_attrs(attrs)
+    for name in group_names(idata):
+        if ARVIZ_1:
+            idata[name].attrs.update(attrs)
+        else:
+            getattr(idata, name).attrs.update(attrs)
 
 
 def group_names(idata) -> list[str]:

@@ -31,6 +31,11 @@ def test_demo_writes_table_posteriors_and_plots(tmp_path, capsys):
         "independent_pairs.png",
     } <= names
     assert all((out / n).stat().st_size > 0 for n in names)
+    from bayesifu import _arviz
+
+    for stem in ("posterior_full_covariance", "posterior_independent"):
+        attrs = _arviz.group(_arviz.from_netcdf(out / f"{stem}.nc"), "posterior").attrs
+        assert attrs["bayesifu_command"] == "demo", stem  # provenance, under arviz 0.x and 1.x
 
 
 def _fits():

@@ -94,3 +94,15 @@ def test_datasets_name_existing_files():
     assert [p.name for p in templates] == [f"spDR2-0{k}.fit" for k in range(23, 29)]
     cube = bi.read_cube(bi.datasets.muse_abell478())
     assert cube.shape == (560, 30, 30) and cube.wave_medium == "air"
+
+
+def test_first_arviz_import_of_the_day_is_quiet(tmp_path):
+    """arviz 0.x warns at its first import each day (a stamp in the user cache): bayesifu's import
+    must stay silent, or a fresh machine's first test fails under warnings-as-errors."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), HOME=str(tmp_path))
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import bayesifu._arviz"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Warning" not in run.stderr

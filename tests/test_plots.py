@@ -275,3 +275,21 @@ def test_independent_fit_panel_is_not_called_whitened(ha_map):
     title = fig.axes[3].get_title()
     assert "C^{-1/2}" not in title and "(data - model) / sigma" in title
     assert fig.axes[7].get_ylabel() == "normalised residual [sigma]"
+
+
+def test_plot_trace(tmp_path):
+    """One row per parameter: per-chain histograms (left) and the draws (right), with units."""
+    rng = np.random.default_rng(2)
+    draws = {"pa": rng.normal(165, 1, (2, 80)), "vmax": rng.normal(200, 10, (2, 80))}
+    idata = _arviz.to_inference_data(draws)
+    axes = bp.plot_trace(idata, units={"pa": "deg"})
+    assert axes.shape == (2, 2)
+    assert axes[0, 0].get_xlabel() == "pa [deg]" and axes[1, 1].get_ylabel() == "vmax"
+    for (left, right), name in zip(axes, draws, strict=True):
+        assert len(right.lines) == 2  # one line per chain
+        for c, line in enumerate(right.lines):
+            np.testing.assert_array_equal(line.get_ydata(), draws[name][c])
+        assert len(left.patches) == 2  # one step histogram per chain
+    save(axes[0, 0].figure, tmp_path, "trace")
+    with pytest.raises(InputError, match="'rt'"):
+        bp.plot_trace(idata, var_names=["rt"])

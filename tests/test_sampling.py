@@ -296,3 +296,18 @@ def test_summary_has_the_same_columns_under_both_arviz_versions():
     assert _arviz.summary(idata, var_names=["v"], round_to=1).loc["v", "sd"] == round(
         v.std(ddof=1), 1
     )
+
+
+def test_update_attrs_survives_netcdf(tmp_path):
+    """Attributes reach every group and the file under both arviz versions (under 1.x,
+    ``_arviz.group`` returns a copy, so attributes set on it were lost)."""
+    rng = np.random.default_rng(0)
+    idata = _arviz.to_inference_data({"a": rng.normal(size=(2, 10))})
+    _arviz.update_attrs(idata, {"bayesifu_command": "fit", "inputs": ["a.fits", "b.fits"]})
+    path = tmp_path / "post.nc"
+    _arviz.to_netcdf(idata, path)
+    back = _arviz.from_netcdf(path)
+    for name in _arviz.group_names(back):
+        attrs = _arviz.group(back, name).attrs
+        assert attrs["bayesifu_command"] == "fit", name
+        assert "b.fits" in str(attrs["inputs"])

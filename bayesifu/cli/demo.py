@@ -206,8 +206,7 @@ def _add_provenance(idata, args, path: Path) -> None:
     files = manga_7815_3702()
     attrs = provenance_attrs("demo", options=cli_options(args), inputs=[files.maps, files.snrg],
                              argv=getattr(args, "cmdline", None))  # fmt: skip
-    for name in _arviz.group_names(idata):
-        _arviz.group(idata, name).attrs.update(attrs)
+    _arviz.update_attrs(idata, attrs)
     _arviz.to_netcdf(idata, path)
 
 

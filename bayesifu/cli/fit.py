@@ -291,8 +291,7 @@ def _add_provenance(idata, args) -> None:
         inputs.append(args.correlation)
     attrs = provenance_attrs("fit", options=cli_options(args), inputs=inputs,
                              argv=getattr(args, "cmdline", None))  # fmt: skip
-    for name in _arviz.group_names(idata):
-        _arviz.group(idata, name).attrs.update(attrs)
+    _arviz.update_attrs(idata, attrs)
     _arviz.to_netcdf(idata, args.out)
 
 

@@ -6,7 +6,7 @@ figure it drew on; nothing calls ``plt.show``. Import as ``import bayesifu.plots
 
 from ._common import MASK_COLOUR, save_figure
 from .maps import INDEPENDENT_TITLES, bin_boundaries, plot_binmap, plot_fit_panels, plot_map
-from .posterior import central_intervals, plot_chi2_calibration, plot_pairs, plot_pz
+from .posterior import central_intervals, plot_chi2_calibration, plot_pairs, plot_pz, plot_trace
 
 __all__ = [
     "MASK_COLOUR",
@@ -17,6 +17,7 @@ __all__ = [
     "bin_boundaries",
     "plot_pz",
     "plot_pairs",
+    "plot_trace",
     "plot_chi2_calibration",
     "central_intervals",
     "save_figure",

@@ -15,7 +15,7 @@ from ..errors import InputError, ShapeError
 from ..templates import C_KMS
 from ._common import new_axes
 
-__all__ = ["plot_pz", "plot_pairs", "plot_chi2_calibration", "central_intervals"]
+__all__ = ["plot_pz", "plot_pairs", "plot_trace", "plot_chi2_calibration", "central_intervals"]
 
 #: Probability of the intervals shaded by :func:`plot_pz`.
 LEVELS = (0.68, 0.95)
@@ -264,6 +264,67 @@ def _corner(posterior, var_names, figsize):
             if j == 0 and i > 0:
                 ax.set_ylabel(names[i])
     return fig
+
+
+def plot_trace(idata, var_names=None, *, figsize=None, units=None):
+    """Traces of the sampled parameters: per-chain marginals (left) and draws (right).
+
+    A plain matplotlib figure that looks the same under arviz 0.x and 1.x (whose
+    ``plot_trace`` signatures differ).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData (or DataTree with arviz 1.x)
+        Results of :func:`bayesifu.sample`.
+    var_names : list of str, optional
+        Scalar parameters to show (default: every scalar posterior variable).
+    figsize : (float, float), optional
+    units : dict, optional
+        Unit of each parameter, shown as ``name [unit]``.
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib.axes.Axes, shape (n_vars, 2)
+    """
+    from .. import _arviz  # here: ArviZ is slow to import
+
+    posterior = _arviz.group(idata, "posterior")
+    names = (
+        list(var_names)
+        if var_names is not None
+        else [v for v in posterior.data_vars if posterior[v].ndim == 2]
+    )
+    if not names:
+        raise InputError("plot_trace: the posterior has no scalar parameter to show")
+    missing = [v for v in names if v not in posterior.data_vars]
+    if missing:
+        raise InputError(
+            f"var_names: {missing} not in the posterior (it has {list(posterior.data_vars)})"
+        )
+    units = units or {}
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=figsize or (10, 1.8 * len(names) + 0.6), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    for row, name in zip(axes, names, strict=True):
+        draws = np.asarray(posterior[name], dtype=float)
+        if draws.ndim != 2:
+            raise ShapeError(
+                f"var_names: {name!r} has shape {draws.shape[2:]} per draw; "
+                "plot_trace shows scalar parameters only"
+            )
+        label = f"{name} [{units[name]}]" if units.get(name) else name
+        edges = np.histogram_bin_edges(draws[np.isfinite(draws)], bins=30)
+        for c, chain in enumerate(draws):
+            row[0].hist(chain, bins=edges, histtype="step", density=True, color=f"C{c}",
+                        label=f"chain {c}")  # fmt: skip
+            row[1].plot(chain, lw=0.6, alpha=0.8, color=f"C{c}")
+        row[0].set_xlabel(label)
+        row[0].set_ylabel("density")
+        row[1].set_ylabel(label)
+        row[1].set_xlabel("draw")
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    return axes
 
 
 def plot_chi2_calibration(
