@@ -49,7 +49,9 @@ _LAZY = {
         ],
         ".binning",
     ),
-    **dict.fromkeys(["CorrelatedNormal", "CubeLikelihood", "MapLikelihood"], ".likelihood"),
+    **dict.fromkeys(
+        ["CorrelatedNormal", "CubeLikelihood", "Likelihood", "MapLikelihood"], ".likelihood"
+    ),
     **dict.fromkeys(["DiskParams", "disk_velocity", "smeared_disk_velocity"], ".kinematics"),
     **dict.fromkeys(["LMResult", "lm_fit", "disk_lm_fit"], ".lmfit"),
     **dict.fromkeys(["ConvergenceWarning", "observe", "predict", "sample"], ".sampling"),

@@ -85,6 +85,8 @@ variances; see its docstring for masks and costs.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -93,13 +95,59 @@ import scipy.sparse as sp
 from .errors import CovarianceError, EmptyDataError, InputError, ShapeError, VarianceError
 from .linalg import BandedFactor, DiagonalFactor, EigenFactor, require_x64
 
-__all__ = ["CorrelatedNormal", "MapLikelihood", "CubeLikelihood", "choose_factor"]
+__all__ = ["Likelihood", "CorrelatedNormal", "MapLikelihood", "CubeLikelihood", "choose_factor"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 _METHODS = ("auto", "eigen", "banded", "diagonal")
 EIGEN_MAX_N = 8000
 KAPPA_AUTO_NUGGET = 1e6
 KAPPA_MAX = 1e10
+
+
+@runtime_checkable
+class Likelihood(Protocol):
+    """What every likelihood of bayesifu offers; :func:`bayesifu.sampling.observe` accepts any
+    object that has these members (checked with ``isinstance(obj, Likelihood)``).
+
+    ``model`` is the prediction in whatever shape the likelihood documents (a vector of the
+    values used, a map, a cube, binned spectra); ``scale`` is the error-scale factor :math:`s`
+    and ``scatter`` the intrinsic scatter :math:`\\tau` [data unit].
+
+    Attributes
+    ----------
+    n : int
+        Number of values used.
+    dof : int
+        Degrees of freedom of :meth:`chi2` (the rank of the covariance).
+    data : numpy.ndarray, shape (n,)
+        The values used, in the order of :meth:`pointwise_loo` and :meth:`to_map`.
+    settings : dict
+        What the likelihood is (method, rank, ...), for InferenceData attributes.
+    """
+
+    n: int
+    dof: int
+
+    @property
+    def data(self) -> np.ndarray: ...
+
+    @property
+    def settings(self) -> dict: ...
+
+    def log_prob(self, model, scale=1.0, scatter=0.0):
+        """Log-likelihood (JAX scalar; jit-able, differentiable)."""
+
+    def chi2(self, model, scale=1.0, scatter=0.0):
+        """Chi-square of ``data - model``."""
+
+    def whiten(self, residual, scale=1.0, scatter=0.0):
+        """Whitened residual: standard normal where the model and the covariance are right."""
+
+    def pointwise_loo(self, model, scale=1.0, scatter=0.0):
+        """Leave-one-out log predictive densities, shape (n,)."""
+
+    def to_map(self, values, fill=np.nan) -> np.ndarray:
+        """Values in :attr:`data`'s order, shape (n,), placed on the data's own grid."""
 
 
 def _check_sigma(sigma, name):
@@ -388,6 +436,14 @@ class CorrelatedNormal:
         q = self.factor.precision_diagonal(scale, scatter)
         return -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * g**2 / q
 
+    def to_map(self, values, fill=np.nan) -> np.ndarray:
+        """Values in :attr:`data`'s order as an array: the (n,) vector itself here (subclasses
+        with a grid put them on it; ``fill`` marks what has no value there)."""
+        values = np.asarray(values, dtype=float)
+        if values.shape != (self.n,):
+            raise ShapeError(f"{self.name}: values must have shape ({self.n},), got {values.shape}")
+        return values.copy()
+
     def __repr__(self):
         return (
             f"{type(self).__name__}(n={self.n}, dof={self.dof}, method={self.method!r}, "
@@ -462,6 +518,12 @@ class MapLikelihood(CorrelatedNormal):
             return model.reshape(-1)[self._index_j]
         return super()._vector(model)
 
+    def to_map(self, values, fill=np.nan) -> np.ndarray:
+        """Values of the used spaxels, shape (n,), as a ``(ny, nx)`` map (``fill`` elsewhere)."""
+        out = np.full(self.shape, fill, dtype=float)
+        out.ravel()[self.index] = super().to_map(values)
+        return out
+
 
 def _group_channels(masks):
     """Group channel indices by identical mask pattern: {pattern bytes: (mask, [channels])}."""
@@ -481,8 +543,9 @@ class CubeLikelihood:
     Channels are grouped by mask pattern (the cube mask plus unusable variance): the correlation of
     each distinct pattern is factored once (a cube with a fixed mask factors once), and every
     evaluation processes a whole group as one matrix of right-hand sides. Fully masked channels
-    are skipped (``chi2`` 0, ``dof`` 0). The data and standard deviations of the used pixels are
-    held in memory (``16 n n_channels`` bytes); a model is the full cube ``[nwave, ny, nx]``.
+    are skipped (``chi2`` 0, ``dof_per_channel`` 0; ``dof`` is the sum over channels). The data
+    and standard deviations of the used pixels are held in memory (``16 n`` bytes); a model is
+    the full cube ``[nwave, ny, nx]``.
 
     * banded path: exact, :math:`\\log p_c` as in the module docstring with
       :math:`d = \\sqrt{s^2\\sigma_c^2 + \\tau^2}` (scatter correlated like the noise).
@@ -518,8 +581,10 @@ class CubeLikelihood:
                 f"the cube's spatial shape {self.shape}"
             )
         masks = [cube.channel_mask(int(k)) for k in self.channels]
+        self.name = cube.name
+        self.nwave = int(nwave)
         self.groups = []
-        self.dof = np.zeros(self.channels.size, int)
+        self.dof_per_channel = np.zeros(self.channels.size, int)
         for mask, members in _group_channels(masks):
             good = ~mask
             if not good.any():
@@ -535,7 +600,7 @@ class CubeLikelihood:
                 nu = _nugget_value(matrix, nugget)
                 matrix = (1 - nu) * matrix + nu * sp.eye_array(index.size, format="csr")
             factor = choose_factor(matrix, np.ones(index.size), method, rank_tol, index, self.shape)
-            self.dof[members] = factor.rank
+            self.dof_per_channel[members] = factor.rank
             self.groups.append(
                 {
                     "members": jnp.asarray(members),
@@ -544,28 +609,60 @@ class CubeLikelihood:
                     "data": jnp.asarray(data.T),
                     "sigma": jnp.asarray(sigma.T),
                     "factor": factor,
+                    "data_np": data.ravel(),
+                    "channels_np": chans,
+                    "index_np": index,
                 }
             )
         if not self.groups:
             raise EmptyDataError(f"{cube.name}: every channel is fully masked; nothing to use")
         self.n_channels = int(self.channels.size)
         self.methods = sorted({g["factor"].method for g in self.groups})
+        self.n = int(sum(g["data_np"].size for g in self.groups))
+        self.dof = int(self.dof_per_channel.sum())
+        self._settings = {
+            "method": "+".join(self.methods),
+            "n": self.n,
+            "dof": self.dof,
+            "n_channels": self.n_channels,
+            "n_mask_groups": len(self.groups),
+            "rank_tol": float(rank_tol),
+            "nugget": "none" if nugget is None else str(nugget),
+        }
 
-    def _group_terms(self, g, model, scale, scatter):
-        """Per-channel chi2 and log-determinant of one mask group."""
-        f = g["factor"]  # of the correlation alone (unit sigma): the channels scale it
-        mod = jnp.asarray(model)[g["channels"]].reshape(g["channels"].size, -1)
-        res = g["data"] - mod[:, g["index"]].T
-        if f.method == "eigen" and not (isinstance(scatter, int | float) and scatter == 0):
+    @property
+    def data(self) -> np.ndarray:
+        """The values used, shape (n,): mask group by group, channel by channel, the unmasked
+        spaxels of each (the order of :meth:`pointwise_loo` and :meth:`to_map`)."""
+        return np.concatenate([g["data_np"] for g in self.groups])
+
+    @property
+    def settings(self) -> dict:
+        """What the likelihood is, for InferenceData attrs."""
+        return dict(self._settings)
+
+    def _group_scaled(self, g, residual, scale, scatter):
+        """``(r / d, d)`` of one mask group: its residual (pixels, channels) over the standard
+        deviations :math:`d = \\sqrt{s^2\\sigma^2 + \\tau^2}`."""
+        no_scatter = isinstance(scatter, int | float) and scatter == 0
+        if g["factor"].method == "eigen" and not no_scatter:
             raise InputError(
                 "intrinsic scatter is not available for a cube with a rank-deficient "
                 "correlation (eigen path); use a nugget for the banded path"
             )
+        mod = jnp.asarray(residual)[g["channels"]].reshape(g["channels"].size, -1)
         d = jnp.sqrt(scale**2 * g["sigma"] ** 2 + scatter**2)
+        return mod[:, g["index"]].T / d, d
+
+    def _group_terms(self, g, model, scale, scatter):
+        """Per-channel chi2 and log-determinant of one mask group."""
+        f = g["factor"]  # of the correlation alone (unit sigma): the channels scale it
+        z, d = self._group_scaled(g, model, scale, scatter)
+        z = g["data"] / d - z
         # r / n = 1 on the full-rank paths; on the eigen path the per-channel variances enter
         # the pseudo-determinant only through this approximation (see the class docstring).
         logdet = f.logdet() + 2 * f.rank / f.n * jnp.sum(jnp.log(d), axis=0)
-        return f.chi2(res / d), logdet
+        return f.chi2(z), logdet
 
     def chi2(self, model, scale=1.0, scatter=0.0):
         """Per-channel :math:`\\chi^2`, shape (n_channels,) (0 for fully masked channels)."""
@@ -583,3 +680,46 @@ class CubeLikelihood:
             dof = g["factor"].rank
             total = total - 0.5 * jnp.sum(c2 + logdet + dof * _LOG_2PI)
         return total
+
+    def whiten(self, residual, scale=1.0, scatter=0.0):
+        """Whitened ``residual`` (a cube), shape (dof,): group by group, channel by channel, the
+        factor's whitened values (standard normal where the model and covariance are right)."""
+        parts = []
+        for g in self.groups:
+            z, _ = self._group_scaled(g, residual, scale, scatter)
+            parts.append(g["factor"].whiten(z).T.ravel())
+        return jnp.concatenate(parts)
+
+    def pointwise_loo(self, model, scale=1.0, scatter=0.0):
+        """Leave-one-out log predictive densities :math:`\\log p(y_i|y_{-i})` within each channel,
+        shape (n,) in :attr:`data`'s order (the precision of :math:`D_c R D_c`, pseudo-inverse on
+        the eigen path)."""
+        parts = []
+        for g in self.groups:
+            f = g["factor"]
+            z, d = self._group_scaled(g, model, scale, scatter)
+            grad = f.precision(g["data"] / d - z) / d
+            q = jnp.asarray(f.precision_diagonal())[:, None] / d**2
+            loo = -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * grad**2 / q
+            parts.append(loo.T.ravel())
+        return jnp.concatenate(parts)
+
+    def to_map(self, values, fill=np.nan) -> np.ndarray:
+        """Values in :attr:`data`'s order, shape (n,), as a cube ``[nwave, ny, nx]``."""
+        values = np.asarray(values, dtype=float)
+        if values.shape != (self.n,):
+            raise ShapeError(f"{self.name}: values must have shape ({self.n},), got {values.shape}")
+        out = np.full((self.nwave, self.shape[0] * self.shape[1]), fill, dtype=float)
+        start = 0
+        for g in self.groups:
+            chans, index = g["channels_np"], g["index_np"]
+            block = values[start : start + chans.size * index.size].reshape(chans.size, index.size)
+            out[np.ix_(chans, index)] = block
+            start += block.size
+        return out.reshape((self.nwave, *self.shape))
+
+    def __repr__(self):
+        return (
+            f"CubeLikelihood(n={self.n}, dof={self.dof}, channels={self.n_channels}, "
+            f"methods={self.methods})"
+        )

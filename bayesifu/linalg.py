@@ -614,6 +614,11 @@ class EigenFactor:
         var = self.variances(scale, scatter)
         return self.back(self.project(residual) / _per_value(var, residual))
 
+    def eigenbasis(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(Q^T, mu)``: the orthonormal range-space basis (rank, n) and the eigenvalues (rank,)
+        of ``C_0``, as numpy arrays (to stack the factors of many channels)."""
+        return np.asarray(self._qt), np.asarray(self._mu)
+
     def whitening_matrix(self) -> np.ndarray:
         """The dense ``V^{-1/2} Q^T`` (rank, n) for ``s = 1, tau = 0``."""
         return np.asarray(self._qt) / np.sqrt(np.asarray(self._mu))[:, None]

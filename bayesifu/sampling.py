@@ -42,6 +42,7 @@ from numpyro.infer.util import initialize_model
 
 from . import _arviz
 from .errors import BayesifuError, EmptyDataError, InputError, SamplingError
+from .likelihood import Likelihood
 
 __all__ = [
     "sample",
@@ -85,9 +86,11 @@ def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
 
     Parameters
     ----------
-    obs : MapLikelihood, CorrelatedNormal or array_like
-        A likelihood object (anything with ``log_prob``, ``pointwise_loo``, ``data``): its log
-        density is added with ``numpyro.factor``; or an array of data, modelled as independent
+    obs : bayesifu.Likelihood or array_like
+        A likelihood object (any :class:`~bayesifu.likelihood.Likelihood`: map, binned map,
+        binned values, binned spectra, cube): its log density is added with ``numpyro.factor``
+        and its pointwise leave-one-out terms are recorded for LOO; or an array of data, modelled
+        as independent
         normal values with standard deviations :math:`\\sqrt{s^2\\sigma^2 + \\tau^2}`.
     mu : jax.Array
         The model at the data points.
@@ -98,7 +101,7 @@ def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
     name : str
         Site name.
     """
-    if hasattr(obs, "log_prob") and hasattr(obs, "pointwise_loo"):
+    if isinstance(obs, Likelihood):
         numpyro.factor(name, obs.log_prob(mu, scale=scale, scatter=scatter))
         recorder = _RECORDER.get()
         if recorder is not None:
@@ -136,7 +139,7 @@ def default_scatter(obs, scatter, sd):
     """``scatter``, or ``HalfNormal(sd())`` when ``obs`` is a bare array (it has no noise model,
     so the model must fit one); None stays None for a likelihood. ``sd`` is a callable, evaluated
     only when needed."""
-    if scatter is None and obs is not None and not hasattr(obs, "log_prob"):
+    if scatter is None and obs is not None and not isinstance(obs, Likelihood):
         return dist.HalfNormal(sd())
     return scatter
 

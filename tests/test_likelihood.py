@@ -379,7 +379,7 @@ def test_cube_banded_matches_scipy():
     np.testing.assert_allclose(value, ref, rtol=1e-10)
     np.testing.assert_allclose(gradient, grad, atol=1e-10)
     np.testing.assert_allclose(jax.jit(lambda m: lik.chi2(m, 1.2))(model), chi2, rtol=1e-10)
-    assert lik.dof[2] == 41 and lik.dof[0] == 42
+    assert lik.dof_per_channel[2] == 41 and lik.dof_per_channel[0] == 42
     check_grads(jax.jit(lambda s, t: lik.log_prob(model, s, t)), (1.1, 0.2), 1, modes=["rev"])
 
 
@@ -398,7 +398,7 @@ def test_cube_reduced_rank():
         np.testing.assert_allclose(
             chi2[k], z @ np.linalg.pinv(rr, rtol=1e-8, hermitian=True) @ z, rtol=1e-6
         )
-    assert np.all(lik.dof == 18)
+    assert np.all(lik.dof_per_channel == 18)
     assert np.isfinite(jax.jit(lambda m: lik.log_prob(m, 1.3))(model))
     with pytest.raises(InputError, match="scatter"):
         lik.log_prob(model, 1.0, 0.5)
