@@ -24,7 +24,6 @@ with ``check="raise"`` (the results are written to ``out`` first and attached to
 
 from __future__ import annotations
 
-import contextvars
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +31,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
 import numpyro.distributions as dist
 import scipy.optimize
 from numpyro import handlers
@@ -41,8 +39,17 @@ from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import initialize_model
 
 from . import _arviz
-from .errors import BayesifuError, EmptyDataError, InputError, SamplingError
-from .likelihood import Likelihood
+from .errors import BayesifuError, InputError, SamplingError
+from .modelling import (
+    _LOO_SUFFIX,
+    _RECORDER,
+    _Recorder,
+    default_scatter,
+    noise_terms,
+    observe,
+    observed_values,
+    require_points,
+)
 
 __all__ = [
     "sample",
@@ -60,8 +67,6 @@ __all__ = [
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
-_RECORDER: contextvars.ContextVar = contextvars.ContextVar("bayesifu_recorder", default=None)
-_LOO_SUFFIX = "__loo"
 _OPTIONS = {
     "nuts": {
         "target_accept",
@@ -81,94 +86,6 @@ class ConvergenceWarning(UserWarning):
     """The sampler's output shows divergences, a large r-hat or a small effective sample size."""
 
 
-def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
-    """Add the likelihood of the observation ``obs`` given the model prediction ``mu``.
-
-    Parameters
-    ----------
-    obs : bayesifu.Likelihood or array_like
-        A likelihood object (any :class:`~bayesifu.likelihood.Likelihood`: map, binned map,
-        binned values, binned spectra, cube): its log density is added with ``numpyro.factor``
-        and its pointwise leave-one-out terms are recorded for LOO; or an array of data, modelled
-        as independent
-        normal values with standard deviations :math:`\\sqrt{s^2\\sigma^2 + \\tau^2}`.
-    mu : jax.Array
-        The model at the data points.
-    scale, scatter : float or jax.Array
-        Error-scale factor :math:`s` and intrinsic scatter :math:`\\tau` [data unit].
-    sigma : float or array_like, optional
-        Per-point errors for array data (default 0, so ``scatter`` carries all the noise).
-    name : str
-        Site name.
-    """
-    if isinstance(obs, Likelihood):
-        numpyro.factor(name, obs.log_prob(mu, scale=scale, scatter=scatter))
-        recorder = _RECORDER.get()
-        if recorder is not None:
-            recorder.record(name, obs, mu, scale, scatter)
-        return
-    obs = jnp.asarray(obs, dtype=float)
-    err = 0.0 if sigma is None else jnp.asarray(sigma, dtype=float)
-    sd = jnp.sqrt(scale**2 * err**2 + scatter**2)
-    numpyro.sample(name, dist.Normal(mu, sd).to_event(jnp.ndim(obs)), obs=obs)
-
-
-def noise_terms(scale=None, scatter=None):
-    """Sample the error-scale factor and intrinsic scatter, or return ``(1.0, 0.0)``.
-
-    Parameters
-    ----------
-    scale : numpyro distribution, optional
-        Prior of the factor :math:`s` multiplying the quoted errors (site ``"error_scale"``);
-        ``None`` keeps :math:`s = 1`.
-    scatter : numpyro distribution, optional
-        Prior of the intrinsic scatter :math:`\\tau` [data unit] (site ``"scatter"``); ``None``
-        keeps :math:`\\tau = 0`.
-    """
-    s = 1.0 if scale is None else numpyro.sample("error_scale", scale)
-    t = 0.0 if scatter is None else numpyro.sample("scatter", scatter)
-    return s, t
-
-
-def observed_values(obs):
-    """The values of ``obs`` (a likelihood's ``data``, or an array) as a float array, or None."""
-    return None if obs is None else np.asarray(getattr(obs, "data", obs), dtype=float)
-
-
-def default_scatter(obs, scatter, sd):
-    """``scatter``, or ``HalfNormal(sd())`` when ``obs`` is a bare array (it has no noise model,
-    so the model must fit one); None stays None for a likelihood. ``sd`` is a callable, evaluated
-    only when needed."""
-    if scatter is None and obs is not None and not isinstance(obs, Likelihood):
-        return dist.HalfNormal(sd())
-    return scatter
-
-
-def require_points(n_points: int, n_params: int, what: str) -> None:
-    """Raise :class:`~bayesifu.errors.EmptyDataError` if ``n_points <= n_params``."""
-    if n_points <= n_params:
-        raise EmptyDataError(
-            f"{what}: {n_points} valid data point(s) cannot constrain {n_params} parameters; "
-            "unmask more spaxels, bin less or fit a simpler model"
-        )
-
-
-class _Recorder:
-    """Collects likelihood objects (``mode="collect"``) or records LOO terms (``"pointwise"``)."""
-
-    def __init__(self, mode):
-        self.mode = mode
-        self.likelihoods = {}
-        self.predictions = {}
-
-    def record(self, name, lik, mu, scale, scatter):
-        if self.mode == "collect":
-            self.likelihoods[name] = lik
-            self.predictions[name] = mu
-        else:
-            numpyro.deterministic(name + _LOO_SUFFIX, lik.pointwise_loo(mu, scale, scatter))
-
-
 def _trace(model, args, kwargs, mode="collect", data=None):
     recorder = _Recorder(mode)
     token = _RECORDER.set(recorder)
@@ -176,6 +93,8 @@ def _trace(model, args, kwargs, mode="collect", data=None):
         seeded = handlers.seed(model, rng_seed=0)
         if data is not None:
             seeded = handlers.substitute(seeded, data=data)
+        else:  # values as NUTS initialises them: an improper prior cannot be drawn from
+            seeded = handlers.substitute(seeded, substitute_fn=init_to_uniform)
         tr = handlers.trace(seeded).get_trace(*args, **kwargs)
     finally:
         _RECORDER.reset(token)

@@ -23,7 +23,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayesifu.sampling import (
+from bayesifu.modelling import (
     default_scatter,
     noise_terms,
     observe,

@@ -41,7 +41,7 @@ import numpyro.distributions as dist
 
 from bayesifu.errors import InputError
 from bayesifu.kinematics import DiskParams, disk_velocity, smeared_disk_velocity
-from bayesifu.sampling import noise_terms, observe, observed_values, require_points
+from bayesifu.modelling import noise_terms, observe, observed_values, require_points
 
 __all__ = ["model", "default_priors", "main", "PARAMS"]
 

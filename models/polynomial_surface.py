@@ -32,7 +32,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayesifu.errors import InputError
-from bayesifu.sampling import (
+from bayesifu.modelling import (
     default_scatter,
     noise_terms,
     observe,

@@ -75,10 +75,10 @@ def inputs_from_grid(post, index: int, flux, ivar, width: float = 6.0):
     """Model arguments for spectrum ``index`` of a grid result ``post``.
 
     ``flux, ivar`` are that spectrum on the used channels of the grid fit
-    (``post._design.used``); the window is the grid MAP plus or minus ``width`` posterior
+    (``post.design.used``); the window is the grid MAP plus or minus ``width`` posterior
     standard deviations (at least two grid cells). Returns ``(kwargs, init_values)``.
     """
-    d = post._design
+    d = post.design
     s = post.summary()
     z_map = float(np.ravel(s.z_map)[index])
     sd = float(np.ravel(s.z_std)[index])

@@ -35,7 +35,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
 
-from bayesifu.sampling import (
+from bayesifu.modelling import (
     default_scatter,
     noise_terms,
     observe,

@@ -15,9 +15,9 @@ def test_binned_stellar_velocity_fit_converges_at_the_defaults(data_dir, tmp_pat
     out = tmp_path / "stellar.nc"
     rc = main(["fit", str(maps), "--ext", "STELLAR_VEL", "--model", "disk", "--out", str(out),
                "--no-plots"])  # fmt: skip
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
     # Refused (exit 3) before the convergence check used ArviZ's bulk ESS: vmax 289 < 400.
-    assert rc == 0, text
+    assert rc == 0, captured.out + captured.err
     idata = _arviz.from_netcdf(out)
     post = _arviz.group(idata, "posterior")
     summary = _arviz.summary(idata, var_names=["pa", "inc", "vmax"])

@@ -226,7 +226,7 @@ def test_templates_of_different_ranges_and_data_wider_than_templates_match_dense
     np.testing.assert_allclose(post.pdf[0], ref, atol=2e-4)
     assert abs(post.summary().z_map[0] - z_true) < 2e-3
     assert post.template_coverage[0] == 1  # at z = 0.1 the long template covers every pixel
-    at_top = post._design.template_coverage([z_grid.size - 1], ivar > 0)[0]
+    at_top = post.design.template_coverage([z_grid.size - 1], ivar > 0)[0]
     assert at_top == pytest.approx(np.mean(wave / 1.25 >= 10**3.55), abs=0.01)
     # The refined local grid uses the same likelihood (same normalisation as the coarse one).
     u = np.log10(1 + z_grid)

@@ -253,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         post = redshift_posterior(cube, tpl, z_grid, **kw)
     summary = post.summary()
-    d = post._design
+    d = post.design
     short = ~d.complete & ~d.templates.is_line
     partial = [n for n, f in zip(d.templates.names, short, strict=True) if f]
     if partial:

@@ -122,6 +122,12 @@ class RedshiftPosterior:
         return self
 
     @property
+    def design(self):
+        """The linear model of the grid fit (:class:`~bayesifu.redshift.grid.Design` of the first
+        dispersion): templates, Legendre terms, used channels, coefficient priors."""
+        return self._design
+
+    @property
     def shape(self) -> tuple:
         """The shape of the set of spectra (``(ny, nx)`` for a cube)."""
         return self._shape
