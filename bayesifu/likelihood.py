@@ -150,6 +150,13 @@ class Likelihood(Protocol):
         """Values in :attr:`data`'s order, shape (n,), placed on the data's own grid."""
 
 
+def loo_terms(g, q):
+    """:math:`\\log p(y_i|y_{-i}) = -\\tfrac12\\log 2\\pi + \\tfrac12\\log q_{ii} -
+    \\tfrac12 g_i^2/q_{ii}` from the precision times the residual ``g`` and the precision's
+    diagonal ``q`` (module docstring, Leave-one-out)."""
+    return -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * g**2 / q
+
+
 def _check_sigma(sigma, name):
     """Raise :class:`VarianceError` unless every standard deviation is finite and positive."""
     bad = ~np.isfinite(sigma)
@@ -434,7 +441,7 @@ class CorrelatedNormal:
         res = self._data - self._vector(model)
         g = self.factor.precision(res, scale, scatter)
         q = self.factor.precision_diagonal(scale, scatter)
-        return -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * g**2 / q
+        return loo_terms(g, q)
 
     def to_map(self, values, fill=np.nan) -> np.ndarray:
         """Values in :attr:`data`'s order as an array: the (n,) vector itself here (subclasses
@@ -609,16 +616,13 @@ class CubeLikelihood:
                     "data": jnp.asarray(data.T),
                     "sigma": jnp.asarray(sigma.T),
                     "factor": factor,
-                    "data_np": data.ravel(),
-                    "channels_np": chans,
-                    "index_np": index,
                 }
             )
         if not self.groups:
             raise EmptyDataError(f"{cube.name}: every channel is fully masked; nothing to use")
         self.n_channels = int(self.channels.size)
         self.methods = sorted({g["factor"].method for g in self.groups})
-        self.n = int(sum(g["data_np"].size for g in self.groups))
+        self.n = int(sum(g["data"].size for g in self.groups))
         self.dof = int(self.dof_per_channel.sum())
         self._settings = {
             "method": "+".join(self.methods),
@@ -634,7 +638,7 @@ class CubeLikelihood:
     def data(self) -> np.ndarray:
         """The values used, shape (n,): mask group by group, channel by channel, the unmasked
         spaxels of each (the order of :meth:`pointwise_loo` and :meth:`to_map`)."""
-        return np.concatenate([g["data_np"] for g in self.groups])
+        return np.concatenate([np.asarray(g["data"]).T.ravel() for g in self.groups])
 
     @property
     def settings(self) -> dict:
@@ -700,8 +704,7 @@ class CubeLikelihood:
             z, d = self._group_scaled(g, model, scale, scatter)
             grad = f.precision(g["data"] / d - z) / d
             q = jnp.asarray(f.precision_diagonal())[:, None] / d**2
-            loo = -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * grad**2 / q
-            parts.append(loo.T.ravel())
+            parts.append(loo_terms(grad, q).T.ravel())
         return jnp.concatenate(parts)
 
     def to_map(self, values, fill=np.nan) -> np.ndarray:
@@ -712,7 +715,7 @@ class CubeLikelihood:
         out = np.full((self.nwave, self.shape[0] * self.shape[1]), fill, dtype=float)
         start = 0
         for g in self.groups:
-            chans, index = g["channels_np"], g["index_np"]
+            chans, index = np.asarray(g["channels"]), np.asarray(g["index"])
             block = values[start : start + chans.size * index.size].reshape(chans.size, index.size)
             out[np.ix_(chans, index)] = block
             start += block.size

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import EmptyDataError, InputError, ShapeError, VarianceError
-from ..likelihood import CorrelatedNormal
+from ..likelihood import CorrelatedNormal, loo_terms
 from ..linalg import EigenFactor, require_x64
 from .operator import BinnedValues
 from .spectra import BinnedSpectra
@@ -220,8 +220,7 @@ class BinnedSpectraLikelihood:
         g = jnp.einsum("kij,ki->kj", self._basis, proj * inv_var)
         q = jnp.einsum("kij,ki->kj", self._basis**2, inv_var)
         q = jnp.where(self._used, q, 1.0)
-        loo = -0.5 * _LOG_2PI + 0.5 * jnp.log(q) - 0.5 * g**2 / q
-        return loo[self._used_np]
+        return loo_terms(g, q)[self._used_np]
 
     def to_map(self, values, fill=np.nan) -> np.ndarray:
         """Values in :attr:`data`'s order, shape (n,), as an array ``(n_bins, nwave)``."""
