@@ -27,7 +27,12 @@ Priors (every one is an argument and may be replaced by any numpyro distribution
     vmax   ~ HalfNormal(300) [km/s]
     rt     ~ LogNormal(log 3, 1) [spaxel]
 
-Derived quantity: ``v_proj`` :math:`= v_{\\max} \\sin i`, the best-constrained amplitude.
+The sampler works in ``v_proj`` :math:`= v_{\\max} \\sin i`, the best-constrained amplitude,
+instead of :math:`v_{\\max}`: at low inclination the posterior of ``(inc, vmax)`` is a narrow
+banana along :math:`v_{\\max} \\sin i` = const that NUTS integrates badly (divergences), while
+``(inc, v_proj)`` is close to independent. The prior is unchanged: given ``inc``, ``v_proj`` is
+the ``vmax`` prior scaled by :math:`\\sin i` (Jacobian included), and ``vmax`` is recorded as a
+deterministic site. Start values in ``vmax`` are converted with :func:`init_values`.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from bayesifu.errors import InputError
 from bayesifu.kinematics import DiskParams, disk_velocity, smeared_disk_velocity
 from bayesifu.modelling import noise_terms, observe, observed_values, require_points
 
-__all__ = ["model", "default_priors", "main", "PARAMS"]
+__all__ = ["model", "default_priors", "init_values", "main", "PARAMS"]
 
 PARAMS = DiskParams.names()
 
@@ -62,6 +67,32 @@ def default_priors(x, y, data=None) -> dict:
         "vmax": dist.HalfNormal(300.0),
         "rt": dist.LogNormal(np.log(3.0), 1.0),
     }
+
+
+def init_values(values: dict) -> dict:
+    """Start values for :func:`model` from values of the disk parameters: ``vmax`` (with
+    ``inc``) becomes the sampled ``v_proj``; every other entry is passed through."""
+    out = dict(values)
+    if "vmax" in out:
+        if "inc" not in out:
+            raise InputError("a start value of vmax needs one of inc (v_proj = vmax sin inc)")
+        out["v_proj"] = out.pop("vmax") * np.sin(np.deg2rad(out["inc"]))
+    return out
+
+
+def _sample_disk(p: dict) -> DiskParams:
+    """Sample the disk parameters, ``vmax`` through ``v_proj = vmax sin(inc)``."""
+    values = {name: numpyro.sample(name, p[name]) for name in PARAMS if name != "vmax"}
+    sin_i = jnp.sin(jnp.deg2rad(values["inc"]))
+    prior = p["vmax"]
+    v_proj = numpyro.sample(
+        "v_proj",
+        dist.TransformedDistribution(
+            prior, dist.transforms.AffineTransform(0.0, sin_i, domain=prior.support)
+        ),
+    )
+    values["vmax"] = numpyro.deterministic("vmax", v_proj / sin_i)
+    return DiskParams(**values)
 
 
 def model(
@@ -108,8 +139,7 @@ def model(
     if obs is not None:
         n_free = len(PARAMS) + (scale is not None) + (scatter is not None)
         require_points(data.size, n_free, "disk")
-    params = DiskParams(**{name: numpyro.sample(name, p[name]) for name in PARAMS})
-    numpyro.deterministic("v_proj", params.vmax * jnp.sin(jnp.deg2rad(params.inc)))
+    params = _sample_disk(p)
     if psf_sigma is not None:
         mu = smeared_disk_velocity(params, obs.shape, psf_sigma, flux=flux, curve=curve)
     else:

@@ -53,6 +53,43 @@ def test_disk_model_records_parameters(disk_lik):
     assert float(tr["v_proj"]["value"]) == pytest.approx(p["vmax"] * np.sin(np.deg2rad(p["inc"])))
 
 
+@pytest.mark.parametrize(
+    "prior, reference",
+    [
+        (None, "halfnorm"),  # the default vmax ~ HalfNormal(300)
+        (dist.Normal(200.0, 25.0), "norm"),
+    ],
+)
+def test_disk_samples_v_proj_but_keeps_the_vmax_prior(disk_lik, prior, reference):
+    """The sampler works in v_proj = vmax sin(inc); the prior of vmax (and of inc) is the one
+    given: prior draws of the deterministic vmax pass a KS test against it (scipy.stats)."""
+    from scipy import stats
+
+    from bayesifu.models import disk
+
+    priors = None if prior is None else {"vmax": prior}
+    draws = numpyro.infer.Predictive(disk.model, num_samples=4000)(
+        jax.random.PRNGKey(3), disk_lik.x, disk_lik.y, priors=priors
+    )
+    vmax, inc = np.asarray(draws["vmax"]), np.asarray(draws["inc"])
+    np.testing.assert_allclose(draws["v_proj"], vmax * np.sin(np.deg2rad(inc)), rtol=1e-12)
+    ref = stats.halfnorm(scale=300.0) if reference == "halfnorm" else stats.norm(200.0, 25.0)
+    assert stats.kstest(vmax, ref.cdf).pvalue > 1e-3
+    assert stats.kstest(inc, stats.uniform(5.0, 80.0).cdf).pvalue > 1e-3
+    assert abs(stats.spearmanr(vmax, inc)[0]) < 0.05  # independent a priori, as given
+    # and it can fail: v_proj itself is not distributed as the vmax prior
+    assert stats.kstest(np.asarray(draws["v_proj"]), ref.cdf).pvalue < 1e-6
+
+
+def test_disk_init_values_convert_vmax_to_v_proj():
+    from bayesifu.models import disk
+
+    start = disk.init_values({"inc": 30.0, "vmax": 200.0, "pa": 10.0})
+    assert start == pytest.approx({"inc": 30.0, "v_proj": 100.0, "pa": 10.0})
+    with pytest.raises(InputError, match="vmax needs one of inc"):
+        disk.init_values({"vmax": 200.0})
+
+
 def test_disk_model_smeared_and_binned(disk_lik):
     from bayesifu.models import disk
 

@@ -183,7 +183,7 @@ def _fit(lik, label, args, out: Path, stem: str, start_values: dict):
         out=out / f"{stem}.nc",
         sampler_options={
             "init_strategy": init_to_value(
-                values={k: jnp.asarray(v) for k, v in start_values.items()}
+                values={k: jnp.asarray(v) for k, v in disk.init_values(start_values).items()}
             ),
             "dense_mass": True,
             "init_mass": "laplace",  # warmup starts preconditioned (benchmarks/bench_sampling.py)

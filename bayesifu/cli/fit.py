@@ -312,7 +312,7 @@ def run(args) -> int:
     kwargs = {} if scatter is None else {"scatter": scatter}
     start = None
     if lm is not None:
-        start = dict(lm.values, **({} if scatter is None else {"scatter": tau}))
+        start = module.init_values(dict(lm.values, **({} if scatter is None else {"scatter": tau})))
     idata, problems = _sample(args, module, lik, kwargs, _sample_options(args, start))
     _add_provenance(idata, args)
     names = list(MODELS[args.model]) + ([] if scatter is None else ["scatter"])
