@@ -90,12 +90,20 @@ from typing import Protocol, runtime_checkable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 import scipy.sparse as sp
 
 from .errors import CovarianceError, EmptyDataError, InputError, ShapeError, VarianceError
 from .linalg import BandedFactor, DiagonalFactor, EigenFactor, require_x64
 
-__all__ = ["Likelihood", "CorrelatedNormal", "MapLikelihood", "CubeLikelihood", "choose_factor"]
+__all__ = [
+    "Likelihood",
+    "LikelihoodDistribution",
+    "CorrelatedNormal",
+    "MapLikelihood",
+    "CubeLikelihood",
+    "choose_factor",
+]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 _METHODS = ("auto", "eigen", "banded", "diagonal")
@@ -148,6 +156,83 @@ class Likelihood(Protocol):
 
     def to_map(self, values, fill=np.nan) -> np.ndarray:
         """Values in :attr:`data`'s order, shape (n,), placed on the data's own grid."""
+
+    def simulate(self, key, model, scale=1.0, scatter=0.0):
+        """One draw of data given ``model``, shape (n,) in :attr:`data`'s order (JAX)."""
+
+    def distribution(self, model, scale=1.0, scatter=0.0):
+        """This likelihood at ``model`` as a numpyro distribution over :attr:`data`."""
+
+
+class LikelihoodDistribution(dist.Distribution):
+    """A :class:`Likelihood` at a fixed prediction, as a numpyro distribution over its data.
+
+    ``numpyro.sample("obs", lik.distribution(mu, scale, scatter), obs=lik.data)`` adds the
+    likelihood to a model like any numpyro distribution, so numpyro's own machinery sees it:
+    :func:`numpyro.infer.log_likelihood` gives ``lik.log_prob`` per draw, and
+    ``Predictive(handlers.uncondition(model), samples)`` draws replicated data
+    (:meth:`sample` is :meth:`Likelihood.simulate`: the prediction plus noise with the full
+    covariance, on its range space for a rank-deficient one). The site's ``fn`` also carries what
+    bayesifu's LOO and prediction need (:attr:`likelihood`, :attr:`model`, :meth:`pointwise_loo`).
+
+    :meth:`log_prob` is the likelihood's density of its own data: the value must be
+    :attr:`Likelihood.data` (a different concrete value raises
+    :class:`~bayesifu.errors.InputError`; a traced value, whose equality cannot be checked, raises
+    NotImplementedError), because the likelihoods evaluate the residual against the data they
+    were built from.
+
+    Parameters
+    ----------
+    likelihood : Likelihood
+    model : jax.Array
+        The prediction, in the shape the likelihood documents.
+    scale, scatter : float or jax.Array
+        Error-scale factor and intrinsic scatter [data unit].
+    """
+
+    support = dist.constraints.real_vector
+
+    def __init__(self, likelihood, model, scale=1.0, scatter=0.0, *, validate_args=None):
+        self.likelihood, self.model, self.scale, self.scatter = likelihood, model, scale, scatter
+        super().__init__(event_shape=(likelihood.n,), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        def one(k):
+            return self.likelihood.simulate(k, self.model, self.scale, self.scatter)
+
+        if not sample_shape:
+            return one(key)
+        keys = jax.random.split(key, int(np.prod(sample_shape)))
+        return jax.vmap(one)(keys).reshape(tuple(sample_shape) + self.event_shape)
+
+    def log_prob(self, value):
+        if isinstance(value, jax.core.Tracer):
+            raise NotImplementedError(
+                f"{type(self.likelihood).__name__}.distribution: log_prob only at the likelihood's "
+                "own data (pass obs=lik.data), not at a traced value"
+            )
+        data = self.likelihood.data
+        value = np.asarray(value)
+        if value.shape != data.shape or not np.array_equal(value, data, equal_nan=True):
+            raise InputError(
+                f"{type(self.likelihood).__name__}.distribution: the observed value (shape "
+                f"{value.shape}) is not the likelihood's data (shape {data.shape}); pass "
+                "obs=lik.data, or build a likelihood from the other data"
+            )
+        return self.likelihood.log_prob(self.model, self.scale, self.scatter)
+
+    def pointwise_loo(self):
+        """The likelihood's leave-one-out terms at this prediction, shape (n,)."""
+        return self.likelihood.pointwise_loo(self.model, self.scale, self.scatter)
+
+
+class _AsDistribution:
+    """:meth:`distribution` for the likelihood classes."""
+
+    def distribution(self, model, scale=1.0, scatter=0.0) -> LikelihoodDistribution:
+        """This likelihood at ``model`` as a numpyro distribution over :attr:`data`
+        (:class:`LikelihoodDistribution`)."""
+        return LikelihoodDistribution(self, model, scale, scatter)
 
 
 def loo_terms(g, q):
@@ -261,7 +346,7 @@ def choose_factor(
     return EigenFactor(matrix, sigma, rank_tol=rank_tol)
 
 
-class CorrelatedNormal:
+class CorrelatedNormal(_AsDistribution):
     """Multivariate normal likelihood of a data vector with a fixed sparse correlation.
 
     Parameters
@@ -432,9 +517,15 @@ class CorrelatedNormal:
 
     def log_prob(self, model, scale=1.0, scatter=0.0):
         """Log-likelihood of ``model`` (JAX scalar; jit-able, differentiable; use via
-        numpyro.factor)."""
+        observe() or lik.distribution)."""
         chi2, logdet = self._chi2_logdet(self._data - self._vector(model), scale, scatter)
         return -0.5 * (chi2 + logdet + self.dof * _LOG_2PI)
+
+    def simulate(self, key, model, scale=1.0, scatter=0.0):
+        """One draw of data given ``model``: ``model + colour(w)``, ``w`` standard normal (dof,),
+        shape (n,) (on the eigen path the noise lies in the range space)."""
+        w = jax.random.normal(key, (self.dof,))
+        return self._vector(model) + self.factor.colour(w, scale, scatter)
 
     def pointwise_loo(self, model, scale=1.0, scatter=0.0):
         """Leave-one-out log predictive densities :math:`\\log p(y_i|y_{-i})`, shape (n,)."""
@@ -543,7 +634,7 @@ def _group_channels(masks):
     return list(groups.values())
 
 
-class CubeLikelihood:
+class CubeLikelihood(_AsDistribution):
     """Channel-by-channel likelihood of a :class:`~bayesifu.containers.Cube` with one correlation.
 
     Channel ``c`` has covariance :math:`D_c R D_c` with its own variances and the same correlation.
@@ -648,15 +739,25 @@ class CubeLikelihood:
     def _group_scaled(self, g, residual, scale, scatter):
         """``(r / d, d)`` of one mask group: its residual (pixels, channels) over the standard
         deviations :math:`d = \\sqrt{s^2\\sigma^2 + \\tau^2}`."""
+        d = self._group_sd(g, scale, scatter)
+        return self._group_values(g, residual) / d, d
+
+    @staticmethod
+    def _group_sd(g, scale, scatter):
+        """The standard deviations :math:`d` (pixels, channels) of one mask group."""
         no_scatter = isinstance(scatter, int | float) and scatter == 0
         if g["factor"].method == "eigen" and not no_scatter:
             raise InputError(
                 "intrinsic scatter is not available for a cube with a rank-deficient "
                 "correlation (eigen path); use a nugget for the banded path"
             )
-        mod = jnp.asarray(residual)[g["channels"]].reshape(g["channels"].size, -1)
-        d = jnp.sqrt(scale**2 * g["sigma"] ** 2 + scatter**2)
-        return mod[:, g["index"]].T / d, d
+        return jnp.sqrt(scale**2 * g["sigma"] ** 2 + scatter**2)
+
+    @staticmethod
+    def _group_values(g, cube):
+        """The used values of one mask group of a cube, shape (pixels, channels)."""
+        mod = jnp.asarray(cube)[g["channels"]].reshape(g["channels"].size, -1)
+        return mod[:, g["index"]].T
 
     def _group_terms(self, g, model, scale, scatter):
         """Per-channel chi2 and log-determinant of one mask group."""
@@ -692,6 +793,17 @@ class CubeLikelihood:
         for g in self.groups:
             z, _ = self._group_scaled(g, residual, scale, scatter)
             parts.append(g["factor"].whiten(z).T.ravel())
+        return jnp.concatenate(parts)
+
+    def simulate(self, key, model, scale=1.0, scatter=0.0):
+        """One draw of data given ``model`` (a cube), shape (n,) in :attr:`data`'s order: per
+        channel the model plus noise with covariance :math:`D_c R D_c`."""
+        parts = []
+        for g, k in zip(self.groups, jax.random.split(key, len(self.groups)), strict=True):
+            f = g["factor"]
+            d = self._group_sd(g, scale, scatter)
+            w = jax.random.normal(k, (f.rank, g["channels"].size))
+            parts.append((self._group_values(g, model) + d * f.colour(w)).T.ravel())
         return jnp.concatenate(parts)
 
     def pointwise_loo(self, model, scale=1.0, scatter=0.0):

@@ -6,8 +6,9 @@ This module factors that part once (in numpy/scipy) and exposes pure-JAX evaluat
 close over the factor as a constant, so that they are jit-able and differentiable.
 
 Three factorisations, with one interface: ``whiten(r, scale, scatter)`` (the whitened residual),
-``chi2``, ``logdet``, ``precision`` (``C^{-1} r``), ``precision_diagonal`` and ``back`` (whitened
-values in the data order), for the covariance with error-scale factor ``s`` and intrinsic scatter
+``colour`` (its inverse, which turns standard normal draws into noise), ``chi2``, ``logdet``,
+``precision`` (``C^{-1} r``), ``precision_diagonal`` and ``back`` (whitened values in the data
+order), for the covariance with error-scale factor ``s`` and intrinsic scatter
 ``tau``; ``scatter_model`` says how that scatter enters (correlated like the noise for the diagonal
 and banded factors, white on the range space for the eigen factor). ``n``, ``rank``,
 ``logdet_correlation``, ``factor_bytes`` and ``method`` describe the factor.
@@ -164,6 +165,11 @@ class _ScaledFactor:
         """Diagonal of ``C^{-1}``, shape (n,)."""
         return jnp.asarray(self.inverse_diagonal()) / self._d(scale, scatter) ** 2
 
+    def colour(self, w, scale=1.0, scatter=0.0):
+        """``D_s P^T L w`` in the data order, the inverse of :meth:`whiten`: standard normal
+        ``w`` (n,) or (n, k) become draws with covariance ``D_s R D_s``."""
+        return _per_value(self._d(scale, scatter), w) * self.back(self.mul_l(w))
+
 
 class DiagonalFactor(_ScaledFactor):
     """The identity correlation (independent values) with standard deviations ``sigma``."""
@@ -188,6 +194,10 @@ class DiagonalFactor(_ScaledFactor):
     def quad(self, z):
         """``z^T z`` (per column)."""
         return jnp.sum(z**2, axis=0)
+
+    def mul_l(self, w):
+        """``L w`` for ``L = I``."""
+        return w
 
     def inverse_diagonal(self) -> np.ndarray:
         """``diag(R^{-1})``."""
@@ -275,6 +285,7 @@ class BandedFactor(_ScaledFactor):
         self._cb = np.asfortranarray(cb)
         self._inv_diag = None
         self._blocks = None
+        self._band_gather = None
         self._perm = jnp.asarray(self.perm)
         iperm = np.empty_like(self.perm)
         iperm[self.perm] = np.arange(n)
@@ -339,6 +350,21 @@ class BandedFactor(_ScaledFactor):
     def back(self, w):
         """Whitened values (factor order) put back in the data order."""
         return jnp.zeros_like(w).at[self._perm].set(w)
+
+    def mul_l(self, w):
+        """``L w`` in the factor's order, ``w`` (n,) or (n, k): one gather over the band
+        (``(L w)_i = sum_k L[i, i-k] w[i-k]``), pure JAX."""
+        if self._band_gather is None:
+            b, n = self.bandwidth, self.n
+            rows = np.arange(n)[None, :] - np.arange(b + 1)[:, None]  # column i - k of row i
+            valid = rows >= 0
+            coef = np.zeros((b + 1, n))
+            for k in range(b + 1):
+                coef[k, k:] = self._cb[k, : n - k]
+            self._band_gather = (np.where(valid, rows, 0), coef)  # numpy: safe to cache in a trace
+        rows, coef = self._band_gather
+        coef = coef if jnp.ndim(w) == 1 else coef[..., None]
+        return jnp.sum(coef * w[rows], axis=0)
 
     def inverse_diagonal(self) -> np.ndarray:
         """``diag(R^{-1})`` in the original order, by the block Takahashi recursion.
@@ -613,6 +639,11 @@ class EigenFactor:
         """``(s^2 C_0 + tau^2 P)^+ r``, shape (n,)."""
         var = self.variances(scale, scatter)
         return self.back(self.project(residual) / _per_value(var, residual))
+
+    def colour(self, w, scale=1.0, scatter=0.0):
+        """``Q V^{1/2} w``, the inverse of :meth:`whiten` on the range space: standard normal
+        ``w`` (rank,) or (rank, k) become draws with covariance ``s^2 C_0 + tau^2 P``."""
+        return self.back(_per_value(jnp.sqrt(self.variances(scale, scatter)), w) * w)
 
     def eigenbasis(self) -> tuple[np.ndarray, np.ndarray]:
         """``(Q^T, mu)``: the orthonormal range-space basis (rank, n) and the eigenvalues (rank,)

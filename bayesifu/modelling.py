@@ -6,15 +6,15 @@ A file in ``models/`` imports these, not the sampler: :func:`observe` adds a lik
 :func:`observed_values`, :func:`default_scatter` and :func:`require_points` set up the noise model
 and check that the data can constrain it. :func:`bayesifu.sample` runs such a program.
 
-:func:`observe` adds ``numpyro.factor(lik.log_prob(...))`` and, while :func:`bayesifu.sample`
-traces the model after sampling, records the likelihood and its pointwise leave-one-out terms
-(the ``_RECORDER`` context variable), which is how the results get their ``observed_data`` and
+:func:`observe` adds ``numpyro.sample(name, lik.distribution(mu, ...), obs=lik.data)``: the
+likelihood is an observed numpyro site like any other (numpyro's ``log_likelihood`` and
+``Predictive`` see it), and its ``fn`` (a
+:class:`~bayesifu.likelihood.LikelihoodDistribution`) carries the likelihood, the prediction and
+the pointwise leave-one-out terms that :func:`bayesifu.sample` puts in the ``observed_data`` and
 ``log_likelihood`` groups.
 """
 
 from __future__ import annotations
-
-import contextvars
 
 import jax.numpy as jnp
 import numpy as np
@@ -26,9 +26,6 @@ from .likelihood import Likelihood
 
 __all__ = ["observe", "noise_terms", "observed_values", "default_scatter", "require_points"]
 
-_RECORDER: contextvars.ContextVar = contextvars.ContextVar("bayesifu_recorder", default=None)
-_LOO_SUFFIX = "__loo"
-
 
 def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
     """Add the likelihood of the observation ``obs`` given the model prediction ``mu``.
@@ -37,10 +34,10 @@ def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
     ----------
     obs : bayesifu.Likelihood or array_like
         A likelihood object (any :class:`~bayesifu.likelihood.Likelihood`: map, binned map,
-        binned values, binned spectra, cube): its log density is added with ``numpyro.factor``
-        and its pointwise leave-one-out terms are recorded for LOO; or an array of data, modelled
-        as independent
-        normal values with standard deviations :math:`\\sqrt{s^2\\sigma^2 + \\tau^2}`.
+        binned values, binned spectra, cube), observed through its numpyro distribution
+        (``lik.distribution(mu, scale, scatter)`` at ``lik.data``); or an array of data,
+        modelled as independent normal values with standard deviations
+        :math:`\\sqrt{s^2\\sigma^2 + \\tau^2}`.
     mu : jax.Array
         The model at the data points.
     scale, scatter : float or jax.Array
@@ -51,10 +48,7 @@ def observe(obs, mu, *, scale=1.0, scatter=0.0, sigma=None, name: str = "obs"):
         Site name.
     """
     if isinstance(obs, Likelihood):
-        numpyro.factor(name, obs.log_prob(mu, scale=scale, scatter=scatter))
-        recorder = _RECORDER.get()
-        if recorder is not None:
-            recorder.record(name, obs, mu, scale, scatter)
+        numpyro.sample(name, obs.distribution(mu, scale, scatter), obs=obs.data)
         return
     obs = jnp.asarray(obs, dtype=float)
     err = 0.0 if sigma is None else jnp.asarray(sigma, dtype=float)
@@ -100,19 +94,3 @@ def require_points(n_points: int, n_params: int, what: str) -> None:
             f"{what}: {n_points} valid data point(s) cannot constrain {n_params} parameters; "
             "unmask more spaxels, bin less or fit a simpler model"
         )
-
-
-class _Recorder:
-    """Collects likelihood objects (``mode="collect"``) or records LOO terms (``"pointwise"``)."""
-
-    def __init__(self, mode):
-        self.mode = mode
-        self.likelihoods = {}
-        self.predictions = {}
-
-    def record(self, name, lik, mu, scale, scatter):
-        if self.mode == "collect":
-            self.likelihoods[name] = lik
-            self.predictions[name] = mu
-        else:
-            numpyro.deterministic(name + _LOO_SUFFIX, lik.pointwise_loo(mu, scale, scatter))

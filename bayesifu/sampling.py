@@ -3,8 +3,9 @@
 :func:`sample` runs a model program (see :mod:`bayesifu.models`) and returns ArviZ results with the
 groups ``posterior``, ``sample_stats``, ``observed_data`` and ``log_likelihood``, and the settings
 of each likelihood in the attributes. Models add their likelihood with :func:`observe`, which for a
-correlated likelihood (:class:`~bayesifu.MapLikelihood`) adds ``numpyro.factor(lik.log_prob(...))``
-and lets :func:`sample` compute, after sampling, the *pointwise leave-one-out* log-likelihood
+correlated likelihood (:class:`~bayesifu.MapLikelihood`) adds an observed site whose distribution
+is the likelihood (``lik.distribution(...)``), from which :func:`sample` computes, after sampling,
+the *pointwise leave-one-out* log-likelihood
 :math:`\\log p(y_i \\mid y_{-i}, \\theta)` of the multivariate normal (Buerkner, Gabry &
 Vehtari 2021, Comput. Stat. 36, 1243, doi:10.1007/s00180-020-01045-4). Those terms, not the marginal
 :math:`\\log p(y_i \\mid \\theta)`, are what PSIS-LOO (:func:`arviz.loo`) needs for a
@@ -40,10 +41,8 @@ from numpyro.infer.util import initialize_model
 
 from . import _arviz
 from .errors import BayesifuError, InputError, SamplingError
+from .likelihood import LikelihoodDistribution
 from .modelling import (
-    _LOO_SUFFIX,
-    _RECORDER,
-    _Recorder,
     default_scatter,
     noise_terms,
     observe,
@@ -86,25 +85,29 @@ class ConvergenceWarning(UserWarning):
     """The sampler's output shows divergences, a large r-hat or a small effective sample size."""
 
 
-def _trace(model, args, kwargs, mode="collect", data=None):
-    recorder = _Recorder(mode)
-    token = _RECORDER.set(recorder)
-    try:
-        seeded = handlers.seed(model, rng_seed=0)
-        if data is not None:
-            seeded = handlers.substitute(seeded, data=data)
-        else:  # values as NUTS initialises them: an improper prior cannot be drawn from
-            seeded = handlers.substitute(seeded, substitute_fn=init_to_uniform)
-        tr = handlers.trace(seeded).get_trace(*args, **kwargs)
-    finally:
-        _RECORDER.reset(token)
-    return tr, recorder
+def _trace(model, args, kwargs, data=None):
+    """The model's trace at ``data`` (latent values), or at NUTS-style initial values."""
+    seeded = handlers.seed(model, rng_seed=0)
+    if data is not None:
+        seeded = handlers.substitute(seeded, data=data)
+    else:  # values as NUTS initialises them: an improper prior cannot be drawn from
+        seeded = handlers.substitute(seeded, substitute_fn=init_to_uniform)
+    return handlers.trace(seeded).get_trace(*args, **kwargs)
+
+
+def _likelihood_sites(tr) -> dict:
+    """``{name: LikelihoodDistribution}`` of the sites that observe a likelihood object."""
+    return {
+        name: site["fn"]
+        for name, site in tr.items()
+        if site["type"] == "sample" and isinstance(site["fn"], LikelihoodDistribution)
+    }
 
 
 def _inspect(model, args, kwargs):
     """Run the model once from the prior; return ({latent: size}, observed data, likelihoods)."""
     try:
-        tr, recorder = _trace(model, args, kwargs)
+        tr = _trace(model, args, kwargs)
     except BayesifuError:
         raise
     except Exception as err:  # any failure of user code means the model cannot initialise
@@ -118,13 +121,12 @@ def _inspect(model, args, kwargs):
             continue
         if not site["is_observed"]:
             latent[name] = int(np.size(site["value"]))
-        elif name in recorder.likelihoods:
-            observed[name] = np.asarray(recorder.likelihoods[name].data)
         elif not isinstance(site["fn"], dist.Unit):
             observed[name] = np.asarray(site["value"])
     if not latent:
         raise SamplingError("the model has no latent (unobserved) sample sites to sample")
-    return latent, observed, recorder.likelihoods
+    likelihoods = {k: fn.likelihood for k, fn in _likelihood_sites(tr).items()}
+    return latent, observed, likelihoods
 
 
 def predict(model, params: dict, *args, **kwargs) -> dict:
@@ -134,8 +136,8 @@ def predict(model, params: dict, *args, **kwargs) -> dict:
     ``{site name: numpy array}`` for the sites with a likelihood object.
     """
     params = {k: jnp.asarray(v) for k, v in params.items()}
-    _, recorder = _trace(model, args, kwargs, data=params)
-    return {k: np.asarray(v) for k, v in recorder.predictions.items()}
+    sites = _likelihood_sites(_trace(model, args, kwargs, data=params))
+    return {k: np.asarray(fn.model) for k, fn in sites.items()}
 
 
 def _pointwise_log_likelihood(model, args, kwargs, flat_samples, names, batch=256):
@@ -144,18 +146,14 @@ def _pointwise_log_likelihood(model, args, kwargs, flat_samples, names, batch=25
         return {}
 
     def one(draw):
-        tr, _ = _trace(model, args, kwargs, mode="pointwise", data=draw)
+        tr = _trace(model, args, kwargs, data=draw)
         out = {}
         for name in names:
-            if name + _LOO_SUFFIX in tr:
-                out[name] = tr[name + _LOO_SUFFIX]["value"]
+            fn, value = tr[name]["fn"], tr[name]["value"]
+            if isinstance(fn, LikelihoodDistribution):
+                out[name] = fn.pointwise_loo()
             else:
-                site = tr[name]
-                out[name] = (
-                    site["fn"].base_dist.log_prob(site["value"])
-                    if hasattr(site["fn"], "base_dist")
-                    else site["fn"].log_prob(site["value"])
-                )
+                out[name] = (fn.base_dist if hasattr(fn, "base_dist") else fn).log_prob(value)
         return out
 
     fn = jax.jit(jax.vmap(one))

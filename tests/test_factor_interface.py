@@ -5,6 +5,7 @@ is an explicit option of the likelihood, checked against scipy.stats."""
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.sparse as sp
 import scipy.stats as st
 
@@ -92,3 +93,39 @@ def test_scatter_model_is_an_explicit_option_of_the_likelihood(problem):
     with pytest.raises(InputError, match="needs method='eigen'"):
         bi.CorrelatedNormal(data, sigma, sp.csr_array(r), method="banded", scatter_model="white")
     assert bi.CorrelatedNormal(data, sigma, scatter_model="white").method == "diagonal"
+
+
+def _rank_deficient(n, rank, seed=1):
+    a = np.random.default_rng(seed).normal(size=(n, rank))
+    c = a @ a.T
+    d = 1 / np.sqrt(np.diag(c))
+    return d[:, None] * c * d[None, :]
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "banded", "banded-scan", "eigen", "eigen-deficient"])
+@pytest.mark.parametrize(("scale", "scatter"), [(1.0, 0.0), (1.3, 0.7)])
+def test_colour_is_the_inverse_of_whiten_and_gives_the_covariance(problem, kind, scale, scatter):
+    """colour(w) for standard normal w has exactly the covariance of the factor (its columns
+    for unit vectors multiply out to the dense matrix), and whiten(colour(w)) = w."""
+    r, sigma, _ = problem
+    n = len(sigma)
+    if kind == "diagonal":
+        r, f = np.eye(n), DiagonalFactor(n, sigma)
+    elif kind.startswith("banded"):
+        f = BandedFactor(
+            sp.csr_array(r), sigma=sigma, solver="scan" if "scan" in kind else "lapack"
+        )
+    else:
+        r = _rank_deficient(n, 15) if kind == "eigen-deficient" else r
+        f = EigenFactor(r, sigma)
+    cov = _dense(r, sigma, scale, scatter, "white" if kind.startswith("eigen") else "correlated")
+    if kind == "eigen-deficient":  # white scatter on the range space only: tau^2 P
+        assert f.rank == 15
+        q = scipy.linalg.orth(sigma[:, None] * r * sigma[None, :])  # range of C_0
+        assert q.shape[1] == 15
+        cov = scale**2 * sigma[:, None] * r * sigma[None, :] + scatter**2 * q @ q.T
+    colour = np.asarray(f.colour(np.eye(f.rank), scale, scatter))  # (n, rank)
+    np.testing.assert_allclose(colour @ colour.T, cov, atol=1e-10 * np.abs(cov).max())
+    w = np.random.default_rng(3).normal(size=f.rank)
+    np.testing.assert_allclose(np.asarray(f.whiten(f.colour(w, scale, scatter), scale, scatter)), w,
+                               atol=1e-9)  # fmt: skip

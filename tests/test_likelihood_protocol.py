@@ -206,3 +206,54 @@ def test_binned_spectra_likelihood_in_a_model(binned):
     blocks = [(template[:, k], binned.flux[:, k], binned.covariance(k).toarray())
               for k in range(binned.wave.size)]  # fmt: skip
     _check_posterior(idata, lik, *gls_posterior(blocks))
+
+
+def _as_residual(lik, values):
+    """Values in data order as the likelihood's model shape (for whiten)."""
+    if isinstance(lik, CubeLikelihood | BinnedSpectraLikelihood):
+        return lik.to_map(values, fill=0.0)
+    return values
+
+
+def test_every_likelihood_is_a_numpyro_distribution(binned):
+    """numpyro's own log_likelihood and Predictive see each likelihood: the log-likelihood per
+    draw is lik.log_prob, and replicated data (handlers.uncondition) have the model as mean and
+    the likelihood's covariance (chi-square of the whitened draws ~ chi2(dof), KS)."""
+    from numpyro import handlers
+    from numpyro.infer import Predictive, log_likelihood
+
+    for lik in all_likelihoods(binned):
+        name = type(lik).__name__
+        template = jnp.ones_like(_zero_model(lik))
+        a = jnp.array([0.5, 1.5])
+        ll = np.asarray(log_likelihood(amplitude_model, {"a": a}, template, lik)["obs"])
+        expect = [float(lik.log_prob(v * template)) for v in a]
+        np.testing.assert_allclose(ll, expect, rtol=1e-12, err_msg=name)
+
+        ndraw = 1000
+        pred = Predictive(handlers.uncondition(amplitude_model), {"a": jnp.full(ndraw, 1.5)})
+        draws = np.asarray(pred(jax.random.PRNGKey(0), template, lik)["obs"])
+        assert draws.shape == (ndraw, lik.n), name
+        mean = np.asarray(lik.simulate(jax.random.PRNGKey(1), 1.5 * template, 0.0, 0.0))
+        back = lik.to_map(mean)  # the noiseless draw is the model, placed where the data are
+        np.testing.assert_allclose(back[np.isfinite(back)], 1.5, rtol=1e-12, err_msg=name)
+        chi2 = [float(jnp.sum(lik.whiten(_as_residual(lik, d - mean)) ** 2)) for d in draws]
+        assert stats.kstest(chi2, stats.chi2(lik.dof).cdf).pvalue > 1e-3, name
+        # and the test can fail: noise that ignores the correlation is not that distribution
+        white = mean + np.sqrt(np.mean((draws - mean) ** 2, axis=0)) * np.random.default_rng(
+            0
+        ).standard_normal(draws.shape)
+        chi2_white = [float(jnp.sum(lik.whiten(_as_residual(lik, d - mean)) ** 2)) for d in white]
+        assert stats.kstest(chi2_white, stats.chi2(lik.dof).cdf).pvalue < 1e-6, name
+
+
+def test_distribution_refuses_other_data():
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=10)
+    lik = CorrelatedNormal(data, np.ones(10), np.eye(10))
+    d = lik.distribution(jnp.zeros(10))
+    assert float(d.log_prob(data)) == pytest.approx(stats.norm.logpdf(data).sum(), rel=1e-12)
+    with pytest.raises(bi.errors.InputError, match="not the likelihood's data"):
+        d.log_prob(data + 1.0)
+    with pytest.raises(NotImplementedError, match="traced"):
+        jax.jit(d.log_prob)(data)

@@ -63,9 +63,8 @@ def test_disk_model_records_parameters(disk_lik):
 def test_disk_samples_v_proj_but_keeps_the_vmax_prior(disk_lik, prior, reference):
     """The sampler works in v_proj = vmax sin(inc); the prior of vmax (and of inc) is the one
     given: prior draws of the deterministic vmax pass a KS test against it (scipy.stats)."""
-    from scipy import stats
-
     from bayesifu.models import disk
+    from scipy import stats
 
     priors = None if prior is None else {"vmax": prior}
     draws = numpyro.infer.Predictive(disk.model, num_samples=4000)(

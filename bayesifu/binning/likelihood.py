@@ -26,12 +26,13 @@ out.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import EmptyDataError, InputError, ShapeError, VarianceError
-from ..likelihood import CorrelatedNormal, loo_terms
+from ..likelihood import CorrelatedNormal, _AsDistribution, loo_terms
 from ..linalg import EigenFactor, require_x64
 from .operator import BinnedValues
 from .spectra import BinnedSpectra
@@ -81,7 +82,7 @@ class BinnedLikelihood(CorrelatedNormal):
         return super()._vector(model)
 
 
-class BinnedSpectraLikelihood:
+class BinnedSpectraLikelihood(_AsDistribution):
     """Likelihood of binned spectra (or SEDs), exact covariance between bins in each channel.
 
     Channel :math:`k` has the reduced-rank factor :math:`\\mathbf C_k = \\mathbf Q_k
@@ -209,6 +210,14 @@ class BinnedSpectraLikelihood:
         """
         logdet = jnp.sum(jnp.where(self._kept, jnp.log(self._variances(scale, scatter)), 0.0))
         return -0.5 * (self.chi2(model, scale, scatter) + logdet + self.dof * _LOG_2PI)
+
+    def simulate(self, key, model, scale=1.0, scatter=0.0):
+        """One draw of data given ``model``, shape (n,) in :attr:`data`'s order: per channel the
+        model plus noise :math:`\\mathbf Q_k \\mathbf V_k^{1/2} \\mathbf w_k` on its range space."""
+        w = jax.random.normal(key, self._kept.shape)
+        amp = jnp.where(self._kept, jnp.sqrt(self._variances(scale, scatter)) * w, 0.0)
+        grid = self._as_channels(model) + jnp.einsum("kij,ki->kj", self._basis, amp)
+        return grid[self._used_np]
 
     def pointwise_loo(self, model, scale=1.0, scatter=0.0):
         """Leave-one-out log predictive densities :math:`\\log p(y_i|y_{-i})` within each
