@@ -35,10 +35,7 @@ _LAZY = {
     "redshift_posterior": ".redshift",
     **dict.fromkeys(
         [
-            "BinnedLikelihood",
-            "BinnedMapLikelihood",
             "BinnedSpectra",
-            "BinnedSpectraLikelihood",
             "BinnedValues",
             "Binning",
             "VoronoiBinning",
@@ -50,7 +47,16 @@ _LAZY = {
         ".binning",
     ),
     **dict.fromkeys(
-        ["CorrelatedNormal", "CubeLikelihood", "Likelihood", "MapLikelihood"], ".likelihood"
+        [
+            "BinnedLikelihood",
+            "BinnedMapLikelihood",
+            "BinnedSpectraLikelihood",
+            "CorrelatedNormal",
+            "CubeLikelihood",
+            "Likelihood",
+            "MapLikelihood",
+        ],
+        ".likelihood",
     ),
     **dict.fromkeys(["DiskParams", "disk_velocity", "smeared_disk_velocity"], ".kinematics"),
     **dict.fromkeys(["LMResult", "lm_fit", "disk_lm_fit"], ".lmfit"),

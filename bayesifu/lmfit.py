@@ -277,7 +277,7 @@ def disk_lm_search(lik, pa_starts=None, *, domain=True):
 
     The starts are :func:`disk_moment_start` and the same with its PA turned by 90, 180 and 270
     deg (or, with ``pa_starts``, the moment start at each of those PAs). The Jacobian is JAX's
-    (see :func:`lm_fit`). For a binned map (:class:`~bayesifu.binning.BinnedMapLikelihood`) the
+    (see :func:`lm_fit`). For a binned map (:class:`~bayesifu.likelihood.BinnedMapLikelihood`) the
     model is averaged over each bin.
 
     Parameters

@@ -97,7 +97,7 @@ def manga_section(reps):
     import numpyro.distributions as dist
 
     import bayesifu as bi
-    from bayesifu.linalg import _HostBandSolver
+    from bayesifu.likelihood.factors import _HostBandSolver
 
     m = disk_map(74, radius=33.4)  # about 3,500 spaxels, a 127-fibre MaNGA bundle
     corr = bi.SpatialCorrelation.gaussian(m.shape, sigma=1.92, taper="kernel")

@@ -8,13 +8,9 @@ from jax.test_util import check_grads
 from scipy import stats
 
 import bayesifu as bi
-from bayesifu.binning import (
-    BinnedLikelihood,
-    BinnedSpectraLikelihood,
-    Binning,
-    bin_spectra,
-)
+from bayesifu.binning import Binning, bin_spectra
 from bayesifu.errors import EmptyDataError, InputError, ShapeError
+from bayesifu.likelihood import BinnedLikelihood, BinnedSpectraLikelihood
 
 
 def make_cube(ny=6, nx=6, nwave=5, seed=0):

@@ -11,7 +11,7 @@ from scipy.linalg import eigvalsh
 
 from bayesifu import SpatialCorrelation
 from bayesifu.correlation import propagate_covariance
-from bayesifu.correlation_kernels import kernel_autocorrelation, offsets_within, wendland_31
+from bayesifu.correlation.kernels import kernel_autocorrelation, offsets_within, wendland_31
 from bayesifu.errors import CovarianceError, InputError, ShapeError, VarianceError
 
 

@@ -10,7 +10,7 @@ from astropy.table import Table, vstack
 from scipy.linalg import eigvalsh
 
 from bayesifu import SpatialCorrelation
-from bayesifu.correlation_io import read_spectrum_table
+from bayesifu.correlation.fits import read_spectrum_table
 from bayesifu.errors import (
     CovarianceError,
     FileFormatError,

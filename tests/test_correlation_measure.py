@@ -12,7 +12,7 @@ from scipy.linalg import eigvalsh
 from scipy.ndimage import gaussian_filter
 
 from bayesifu import Cube, SpatialCorrelation
-from bayesifu.correlation_measure import (
+from bayesifu.correlation.measure import (
     box_ratio_model,
     box_sums,
     measure_correlation,

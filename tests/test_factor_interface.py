@@ -11,7 +11,7 @@ import scipy.stats as st
 
 import bayesifu as bi
 from bayesifu.errors import InputError
-from bayesifu.linalg import BandedFactor, DiagonalFactor, EigenFactor
+from bayesifu.likelihood.factors import BandedFactor, DiagonalFactor, EigenFactor
 
 
 def _correlation(n, ell=1.5):

@@ -60,7 +60,7 @@ def test_netcdf_attrs_carry_the_same(tmp_path):
 
 def test_correlation_fits_carries_provenance(tmp_path):
     import bayesifu as bi
-    from bayesifu import correlation_io
+    from bayesifu.correlation import fits as correlation_io
 
     path = _long_path(tmp_path)
     corr = bi.SpatialCorrelation.gaussian((6, 6), sigma=1.0, rlim=3.0)

@@ -19,7 +19,7 @@ from bayesifu.errors import (
     VarianceError,
 )
 from bayesifu.likelihood import CorrelatedNormal, CubeLikelihood, MapLikelihood
-from bayesifu.linalg import BandedFactor, CovarianceRepairWarning
+from bayesifu.likelihood.factors import BandedFactor, CovarianceRepairWarning
 
 SHAPE = (8, 10)
 
@@ -240,7 +240,7 @@ def test_auto_method_choice(monkeypatch):
     assert lik.method == "banded" and lik.settings["bandwidth"] >= 1
     low = low_rank_correlation(30, 12)
     assert CorrelatedNormal(rng.normal(size=30), np.ones(30), low).method == "eigen"
-    monkeypatch.setattr(lk, "EIGEN_MAX_N", 10)
+    monkeypatch.setattr(lk.normal, "EIGEN_MAX_N", 10)  # where choose_factor reads it
     with pytest.raises(CovarianceError, match="nugget='auto'"):
         CorrelatedNormal(rng.normal(size=30), np.ones(30), low)
     lik = CorrelatedNormal(rng.normal(size=30), np.ones(30), low, nugget="auto")

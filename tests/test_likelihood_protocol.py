@@ -15,9 +15,16 @@ from scipy import stats
 
 import bayesifu as bi
 from bayesifu import _arviz
-from bayesifu.binning import BinnedLikelihood, BinnedSpectraLikelihood, Binning, bin_spectra
-from bayesifu.binning.binned_map import BinnedMapLikelihood
-from bayesifu.likelihood import CorrelatedNormal, CubeLikelihood, Likelihood, MapLikelihood
+from bayesifu.binning import Binning, bin_spectra
+from bayesifu.likelihood import (
+    BinnedLikelihood,
+    BinnedMapLikelihood,
+    BinnedSpectraLikelihood,
+    CorrelatedNormal,
+    CubeLikelihood,
+    Likelihood,
+    MapLikelihood,
+)
 from bayesifu.sampling import observe, sample
 
 SHAPE = (6, 6)

@@ -5,8 +5,6 @@ See :class:`Binning` (any bin-id map as a sparse operator :math:`\\mathbf T`, wi
 :func:`calibrate_noise_ratio` (:math:`1 + \\alpha\\log_{10}N`).
 """
 
-from .binned_map import BinnedMapLikelihood
-from .likelihood import BinnedLikelihood, BinnedSpectraLikelihood
 from .operator import BinnedValues, Binning, BinningWarning, covariance_of_sum, elliptical_radius
 from .sed import SEDBinning, reduced_chi2, sed_bins
 from .snr import WESTFALL_ALPHA, NoiseCalibration, calibrate_noise_ratio, calibrated_sn, noise_ratio
@@ -25,9 +23,6 @@ __all__ = [
     "calibrated_sn",
     "noise_ratio",
     "BinnedSpectra",
-    "BinnedLikelihood",
-    "BinnedMapLikelihood",
-    "BinnedSpectraLikelihood",
     "bin_spectra",
     "SEDBinning",
     "reduced_chi2",

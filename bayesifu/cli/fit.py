@@ -156,8 +156,7 @@ def likelihood(args, m, correlation=None, quiet=False):
 
     ``correlation`` replaces ``args.correlation`` (e.g. ``"none"``); ``quiet`` prints nothing.
     """
-    from ..binning import BinnedMapLikelihood
-    from ..likelihood import EIGEN_MAX_N, MapLikelihood
+    from ..likelihood import EIGEN_MAX_N, BinnedMapLikelihood, MapLikelihood
 
     choice = args.correlation if correlation is None else correlation
     corr = _correlation(args, m.shape, choice)

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ._files import write_atomic
-from .errors import CovarianceError, FileFormatError, InputError, MissingExtensionError, ShapeError
+from .._files import write_atomic
+from ..errors import CovarianceError, FileFormatError, InputError, MissingExtensionError, ShapeError
 
 __all__ = [
     "parse_table",
@@ -222,7 +222,7 @@ def write_fits(table, path, ext="CORREL", overwrite=False, provenance=None):
         hdu.header[key] = value
     primary = fits.PrimaryHDU()
     if provenance is not None:
-        from .io.provenance import add_provenance
+        from ..io.provenance import add_provenance
 
         add_provenance(primary.header, **provenance)
     hdul = fits.HDUList([primary, hdu])

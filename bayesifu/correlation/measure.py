@@ -10,7 +10,7 @@ over a :math:`k \\times k` box has
     = \\frac{s}{k^2} \\sum_{|d_y|,|d_x| < k} (k - |d_y|)(k - |d_x|)\\, \\rho(d_y, d_x),
 
 where :math:`s` is the factor by which the pipeline variances are wrong (1 if right) and
-:math:`\\rho` the correlation model (:func:`~bayesifu.correlation_kernels.gaussian_stencil` of
+:math:`\\rho` the correlation model (:func:`~bayesifu.correlation.kernels.gaussian_stencil` of
 width :math:`\\sigma`). Without correlation the ratio stays at :math:`s` for every :math:`k`;
 with it, it grows towards :math:`2\\pi\\sigma^2 s`. The ratio is measured for
 :math:`k = 1..K` over every box position of every noise map, and :math:`(\\sigma, s)` are fitted
@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from .correlation_kernels import RLIM_PER_SIGMA, TAPERS, gaussian_stencil
-from .errors import EmptyDataError, InputError, ShapeError
+from ..errors import EmptyDataError, InputError, ShapeError
+from .kernels import RLIM_PER_SIGMA, TAPERS, gaussian_stencil
 
 __all__ = ["BoxSumFit", "residual_maps", "box_sums", "box_ratio_model", "measure_correlation"]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import correlation_io as _io
-from .correlation_kernels import RLIM_PER_SIGMA, TAPERS, gaussian_stencil
-from .errors import CovarianceError, InputError, ShapeError
+from ..errors import CovarianceError, InputError, ShapeError
+from . import fits as _io
+from .kernels import RLIM_PER_SIGMA, TAPERS, gaussian_stencil
 
 __all__ = ["SpatialCorrelation", "propagate_covariance"]
 
@@ -277,18 +277,18 @@ class SpatialCorrelation:
 
     def write(self, path, ext="CORREL", layout="correl", overwrite=False):
         """Write the correlation table to a FITS file, whole or not at all (see
-        :func:`bayesifu.correlation_io.write_fits`)."""
+        :func:`bayesifu.correlation.fits.write_fits`)."""
         _io.write_fits(self.to_table(layout), path, ext, overwrite=overwrite)
 
     @classmethod
     def measured(cls, data, variance=None, **kwargs):
         """Estimate a Gaussian correlation from the noise of a cube; see
-        :func:`bayesifu.correlation_measure.measure_correlation` for the method and arguments.
+        :func:`bayesifu.correlation.measure.measure_correlation` for the method and arguments.
 
         The fit (``sigma``, ``sigma_err``, ``scale``, ``scale_err``, box sizes and ratios) is in
         :attr:`params`.
         """
-        from .correlation_measure import measure_correlation
+        from .measure import measure_correlation
 
         fit = measure_correlation(data, variance, **kwargs)
         shape = np.shape(data.flux if hasattr(data, "flux") else data)[-2:]
@@ -406,7 +406,7 @@ class SpatialCorrelation:
 
     def _good(self, variance, mask):
         """Spaxels in use: defined, not masked, with a variance (checked finite and positive)."""
-        from .containers import _check_variance
+        from ..containers import _check_variance
 
         variance = np.asarray(variance, dtype=float)
         if variance.shape != self.shape:

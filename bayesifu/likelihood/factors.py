@@ -41,7 +41,7 @@ and banded factors, white on the range space for the eigen factor). ``n``, ``ran
 
 * :class:`EigenFactor` -- dense, for rank-deficient (or indefinite-at-round-off) matrices of up to
   a few thousand spaxels: ``C_0 = D R D = Q diag(mu) Q^T`` restricted to the ``r`` eigenvalues of
-  ``R`` above ``rank_tol * max``; see :mod:`bayesifu.likelihood` for the density.
+  ``R`` above ``rank_tol * max``; see :mod:`bayesifu.likelihood.normal` for the density.
 
 All arrays are float64; constructing a factor raises :class:`~bayesifu.errors.BayesifuError` if JAX
 64-bit mode is off.
@@ -68,7 +68,7 @@ import scipy.sparse as sp
 from jax.interpreters import batching, mlir
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from .errors import BayesifuError, CovarianceError
+from ..errors import BayesifuError, CovarianceError
 
 __all__ = [
     "CovarianceRepairWarning",

@@ -7,7 +7,7 @@ every channel of :class:`~bayesifu.binning.BinnedSpectra`: channels are independ
 channel the bins have the exact covariance :math:`\\mathbf C_k`. Each :math:`\\mathbf C_k` is
 factored once, :math:`\\mathbf C_k = \\mathbf Q_k\\operatorname{diag}(\\boldsymbol\\mu_k)
 \\mathbf Q_k^{\\rm T}`, keeping the eigenvalues above ``rank_tol`` times the largest (binned MaNGA
-covariances can be rank-deficient, see :mod:`bayesifu.likelihood`); with an error-scale factor
+covariances can be rank-deficient, see :mod:`.normal`); with an error-scale factor
 :math:`s`, an intrinsic scatter :math:`\\tau`, :math:`\\mathbf V_k = s^2\\boldsymbol\\mu_k +
 \\tau^2`, :math:`\\mathbf w_k = \\mathbf V_k^{-1/2}\\mathbf Q_k^{\\rm T}\\mathbf r_k` and
 :math:`r_k` kept eigenvalues,
@@ -31,11 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from ..binning.operator import BinnedValues
+from ..binning.spectra import BinnedSpectra
 from ..errors import EmptyDataError, InputError, ShapeError, VarianceError
-from ..likelihood import CorrelatedNormal, _AsDistribution, loo_terms
-from ..linalg import EigenFactor, require_x64
-from .operator import BinnedValues
-from .spectra import BinnedSpectra
+from .factors import EigenFactor, require_x64
+from .normal import CorrelatedNormal, _AsDistribution, loo_terms
 
 __all__ = ["BinnedLikelihood", "BinnedSpectraLikelihood"]
 
@@ -87,7 +87,7 @@ class BinnedSpectraLikelihood(_AsDistribution):
 
     Channel :math:`k` has the reduced-rank factor :math:`\\mathbf C_k = \\mathbf Q_k
     \\operatorname{diag}(\\boldsymbol\\mu_k) \\mathbf Q_k^{\\rm T}` of its used bins
-    (:class:`~bayesifu.linalg.EigenFactor`); an error-scale factor :math:`s` and an intrinsic
+    (:class:`~.factors.EigenFactor`); an error-scale factor :math:`s` and an intrinsic
     scatter :math:`\\tau` (white, on the range space, as on the eigen path of
     :class:`~bayesifu.likelihood.CorrelatedNormal`) give the variances :math:`V_k = s^2
     \\boldsymbol\\mu_k + \\tau^2`. The factors of all channels are stacked, so one evaluation
@@ -248,7 +248,7 @@ class BinnedSpectraLikelihood(_AsDistribution):
 
 def _eigenbasis(cov, used, rank_tol):
     """Range-space basis ``Q^T`` (rank, n_bins; zero columns for unused bins) and eigenvalues of
-    the covariance of the used bins (:class:`~bayesifu.linalg.EigenFactor`)."""
+    the covariance of the used bins (:class:`~.factors.EigenFactor`)."""
     idx = np.flatnonzero(used)
     sub = cov[np.ix_(idx, idx)]
     sigma = np.sqrt(np.diag(sub))

@@ -57,10 +57,10 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from ..binning.operator import Binning, _check_correlation, covariance_of_sum
 from ..containers import Map
 from ..errors import InputError, ShapeError
-from ..likelihood import CorrelatedNormal
-from .operator import Binning, _check_correlation, covariance_of_sum
+from .normal import CorrelatedNormal
 
 __all__ = ["BinnedMapLikelihood"]
 
