@@ -39,10 +39,10 @@ from numpyro.diagnostics import effective_sample_size, gelman_rubin
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import initialize_model
 
-from . import _arviz
-from .errors import BayesifuError, InputError, SamplingError
-from .likelihood import LikelihoodDistribution
-from .modelling import (
+from .. import _arviz
+from ..errors import BayesifuError, InputError, SamplingError
+from ..likelihood import LikelihoodDistribution
+from ..modelling import (
     default_scatter,
     noise_terms,
     observe,
