@@ -269,14 +269,14 @@ def test_convergence_check_uses_the_bulk_ess_that_arviz_reports():
     # r-hat: the rank-normalised split value (bulk and folded) that the table prints.
     rhat = float(np.asarray(table["r_hat"])[0])
     assert smp._rank_rhat(x) == pytest.approx(rhat, abs=2e-3)
-    old = smp.ESS_PER_CHAIN_MIN
+    old = smp.diagnostics.ESS_PER_CHAIN_MIN  # check_convergence reads it there
     try:
         for per_chain, flagged in ((ess_bulk / 4 * 0.9, False), (ess_bulk / 4 * 1.1, True)):
-            smp.ESS_PER_CHAIN_MIN = per_chain
+            smp.diagnostics.ESS_PER_CHAIN_MIN = per_chain
             problems = check_convergence({"v": x}, {"v": 1})
             assert any("effective sample size" in p for p in problems) == flagged
     finally:
-        smp.ESS_PER_CHAIN_MIN = old
+        smp.diagnostics.ESS_PER_CHAIN_MIN = old
 
 
 def test_summary_has_the_same_columns_under_both_arviz_versions():
