@@ -34,12 +34,12 @@ import scipy.sparse as sp
 from ..binning.operator import BinnedValues
 from ..binning.spectra import BinnedSpectra
 from ..errors import EmptyDataError, InputError, ShapeError, VarianceError
+from .base import _LOG_2PI, _AsDistribution, loo_terms
 from .factors import EigenFactor, require_x64
-from .normal import CorrelatedNormal, _AsDistribution, loo_terms
+from .normal import CorrelatedNormal
 
 __all__ = ["BinnedLikelihood", "BinnedSpectraLikelihood"]
 
-_LOG_2PI = float(np.log(2 * np.pi))
 #: Largest n_channels * n_bins**2 held as dense factors.
 MAX_DENSE = 60_000_000
 

@@ -285,7 +285,6 @@ class BandedFactor(_ScaledFactor):
         self._cb = np.asfortranarray(cb)
         self._inv_diag = None
         self._blocks = None
-        self._band_gather = None
         self._perm = jnp.asarray(self.perm)
         iperm = np.empty_like(self.perm)
         iperm[self.perm] = np.arange(n)
@@ -352,19 +351,18 @@ class BandedFactor(_ScaledFactor):
         return jnp.zeros_like(w).at[self._perm].set(w)
 
     def mul_l(self, w):
-        """``L w`` in the factor's order, ``w`` (n,) or (n, k): one gather over the band
-        (``(L w)_i = sum_k L[i, i-k] w[i-k]``), pure JAX."""
-        if self._band_gather is None:
-            b, n = self.bandwidth, self.n
-            rows = np.arange(n)[None, :] - np.arange(b + 1)[:, None]  # column i - k of row i
-            valid = rows >= 0
-            coef = np.zeros((b + 1, n))
-            for k in range(b + 1):
-                coef[k, k:] = self._cb[k, : n - k]
-            self._band_gather = (np.where(valid, rows, 0), coef)  # numpy: safe to cache in a trace
-        rows, coef = self._band_gather
-        coef = coef if jnp.ndim(w) == 1 else coef[..., None]
-        return jnp.sum(coef * w[rows], axis=0)
+        """``L w`` in the factor's order, ``w`` (n,) or (n, k), pure JAX: a loop over the
+        ``b + 1`` diagonals of the band, diagonal ``k`` adding ``L[j+k, j] w[j]`` to row
+        ``j + k`` (``O(n)`` memory beyond the band)."""
+        b, n = self.bandwidth, self.n
+        cb = jnp.asarray(self._cb)
+        pad = jnp.zeros((b,) + jnp.shape(w)[1:])
+
+        def add_diagonal(k, out):
+            term = _per_value(cb[k], w) * w  # term[j] = L[j+k, j] w[j], belongs to row j + k
+            return out + jax.lax.dynamic_slice_in_dim(jnp.concatenate([pad, term]), b - k, n)
+
+        return jax.lax.fori_loop(0, b + 1, add_diagonal, jnp.zeros_like(w))
 
     def inverse_diagonal(self) -> np.ndarray:
         """``diag(R^{-1})`` in the original order, by the block Takahashi recursion.
