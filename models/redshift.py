@@ -17,12 +17,28 @@ so the two must agree wherever both apply; this program adds the joint posterior
 coefficients and a redshift free of the grid step. Start it around the grid peak
 (:func:`inputs_from_grid`): the window :math:`(z_{lo}, z_{hi})` is a few posterior widths
 around the MAP, the chain starts at the MAP with the best-fit coefficients.
+
+Parametrisation
+---------------
+Template coefficients are strongly correlated (templates overlap, and the Legendre terms absorb
+the continuum), so the coefficients are sampled whitened at the grid MAP :math:`z_0`: with the
+precision :math:`M = A(z_0)^T W A(z_0) + P` (:math:`P` the prior precision) and its Cholesky
+factor :math:`M = L L^T`,
+
+.. math::  c = \hat c + L^{-T} u,
+
+with :math:`\hat c` the best-fit coefficients. The Jacobian is constant, so a flat prior on
+:math:`c` is a flat prior on :math:`u`, and at :math:`z = z_0` the conditional posterior of
+:math:`u` is exactly :math:`N(0, I)`: NUTS sees an almost isotropic target. ``coeffs`` is recorded
+as a deterministic site. :func:`refine` samples it with :func:`bayesifu.sample` (ArviZ results,
+the usual convergence checks).
 """
 
 from __future__ import annotations
 
 import argparse
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -31,11 +47,25 @@ from numpyro.distributions import constraints
 
 from bayesifu.redshift.forward import model_spectrum
 
-__all__ = ["model", "inputs_from_grid", "run_nuts", "main"]
+__all__ = ["model", "inputs_from_grid", "refine", "main"]
 
 
-def model(log_wave, ivar, loglam0, dloglam, tpl_flux, poly, z_lo, z_hi, prior_sd=None, obs=None):
-    """NumPyro program of a redshifted template spectrum.
+def model(  # noqa: PLR0913 -- the forward model's arrays, named as the grid fit names them
+    log_wave,
+    ivar,
+    loglam0,
+    dloglam,
+    tpl_flux,
+    poly,
+    z_lo,
+    z_hi,
+    prior_sd=None,
+    obs=None,
+    *,
+    centre=None,
+    unwhiten=None,
+):
+    r"""NumPyro program of a redshifted template spectrum.
 
     Parameters
     ----------
@@ -55,12 +85,19 @@ def model(log_wave, ivar, loglam0, dloglam, tpl_flux, poly, z_lo, z_hi, prior_sd
         Standard deviation of a normal prior per coefficient; ``inf`` (default) for flat.
     obs : array_like, shape (nk,), optional
         The spectrum.
+    centre, unwhiten : array_like, shapes (p,) and (p, p), optional
+        :math:`\hat c` and :math:`L^{-T}` of the whitened parametrisation (module docstring;
+        :func:`inputs_from_grid` computes them): the sampled site is then ``u`` and ``coeffs``
+        is deterministic. Without them ``coeffs`` is sampled directly.
     """
     p = tpl_flux.shape[0] + poly.shape[0]
     z = numpyro.sample("z", dist.Uniform(z_lo, z_hi))
-    coeffs = numpyro.sample(
-        "coeffs", dist.ImproperUniform(constraints.real_vector, (), event_shape=(p,))
-    )
+    flat = dist.ImproperUniform(constraints.real_vector, (), event_shape=(p,))
+    if unwhiten is None:
+        coeffs = numpyro.sample("coeffs", flat)
+    else:
+        u = numpyro.sample("u", flat)
+        coeffs = numpyro.deterministic("coeffs", centre + unwhiten @ u)
     if prior_sd is not None:
         sd = jnp.asarray(prior_sd)
         finite = jnp.isfinite(sd)
@@ -76,7 +113,8 @@ def inputs_from_grid(post, index: int, flux, ivar, width: float = 6.0):
 
     ``flux, ivar`` are that spectrum on the used channels of the grid fit
     (``post.design.used``); the window is the grid MAP plus or minus ``width`` posterior
-    standard deviations (at least two grid cells). Returns ``(kwargs, init_values)``.
+    standard deviations (at least two grid cells). The coefficients are whitened at the MAP
+    (module docstring). Returns ``(kwargs, init_values)``.
     """
     d = post.design
     s = post.summary()
@@ -99,19 +137,33 @@ def inputs_from_grid(post, index: int, flux, ivar, width: float = 6.0):
         prior_sd=jnp.asarray(np.where(prec > 0, 1 / np.sqrt(np.where(prec > 0, prec, 1)), np.inf)),
         obs=jnp.asarray(flux[good]),
     )
-    init = {"z": z_map, "coeffs": jnp.asarray(np.ravel(post.coeffs.reshape(-1, d.p)[index]))}
-    return kwargs, init
+    centre = np.ravel(post.coeffs.reshape(-1, d.p)[index])
+    kwargs.update(centre=jnp.asarray(centre), unwhiten=jnp.asarray(_unwhiten(kwargs, z_map, prec)))
+    return kwargs, {"z": z_map, "u": jnp.zeros(d.p)}
 
 
-def run_nuts(kwargs, init, num_warmup=300, num_samples=500, seed=0, progress_bar=False):
-    """NUTS (dense mass matrix) from ``init``; returns the MCMC object."""
-    from jax import random
-    from numpyro.infer import MCMC, NUTS, init_to_value
+def _unwhiten(kwargs, z, prec) -> np.ndarray:
+    """:math:`L^{-T}` with :math:`L L^T = A(z)^T W A(z) + P` (``prec``: the diagonal of P)."""
+    args = [kwargs[k] for k in ("log_wave", "loglam0", "dloglam", "tpl_flux", "poly")]
+    design = jax.jacfwd(lambda c: model_spectrum(z, c, *args))(jnp.zeros(prec.size))
+    a = np.asarray(design)
+    chol = np.linalg.cholesky(a.T @ (np.asarray(kwargs["ivar"])[:, None] * a) + np.diag(prec))
+    return np.linalg.inv(chol).T
 
-    kernel = NUTS(model, dense_mass=True, init_strategy=init_to_value(values=init))
-    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, progress_bar=progress_bar)
-    mcmc.run(random.PRNGKey(seed), **kwargs)
-    return mcmc
+
+def refine(kwargs, init, *, chains=2, draws=500, warmup=300, seed=0, check="warn", **options):
+    """NUTS on :func:`model` from ``init`` through :func:`bayesifu.sample`: ArviZ results.
+
+    ``kwargs, init`` are from :func:`inputs_from_grid`; ``options`` go to ``sampler_options``
+    (default a dense mass matrix).
+    """
+    from numpyro.infer import init_to_value
+
+    from bayesifu import sample
+
+    options = {"dense_mass": True, "init_strategy": init_to_value(values=init), **options}
+    return sample(model, sampler="nuts", chains=chains, draws=draws, warmup=warmup, seed=seed,
+                  check=check, sampler_options=options, **kwargs)  # fmt: skip
 
 
 def main(argv=None):
@@ -123,6 +175,8 @@ def main(argv=None):
     parser.add_argument("templates", nargs="+", help="template files (e.g. SDSS spDR2-023..027)")
     parser.add_argument("--z", type=float, default=0.0859, help="true redshift")
     parser.add_argument("--snr", type=float, default=3.0, help="signal-to-noise per pixel")
+    parser.add_argument("--draws", type=int, default=500, help="draws per chain")
+    parser.add_argument("--warmup", type=int, default=300, help="warmup iterations per chain")
     args = parser.parse_args(argv)
     numpyro.enable_x64()
     tpl = bi.read_templates(args.templates)
@@ -143,9 +197,11 @@ def main(argv=None):
     )
     s = post.summary()
     kwargs, init = inputs_from_grid(post, 0, flux, ivar)
-    samples = run_nuts(kwargs, init).get_samples()
+    idata = refine(kwargs, init, draws=args.draws, warmup=args.warmup)
+    z = np.asarray(idata.posterior["z"])
     print(f"grid: z = {s.z_mean[0]:.6f} +- {s.z_std[0]:.6f}")
-    print(f"NUTS: z = {float(samples['z'].mean()):.6f} +- {float(samples['z'].std()):.6f}")
+    print(f"NUTS: z = {z.mean():.6f} +- {z.std():.6f}")
+    return idata
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The NUTS refinement (models/redshift.py) agrees with the grid posterior."""
 
+import warnings
+
 import numpy as np
 import pytest
 from bayesifu.models import redshift as zmodel
@@ -25,9 +27,23 @@ def test_nuts_matches_grid_posterior(data_dir, snr):
     s = post.summary()
     assert s.n_peaks[0] == 1  # a single peak: the NUTS window holds the whole posterior
     kwargs, init = zmodel.inputs_from_grid(post, 0, flux, ivar)
-    samples = zmodel.run_nuts(kwargs, init, num_warmup=150, num_samples=300).get_samples()
-    z = np.asarray(samples["z"])
+    idata = zmodel.refine(kwargs, init, chains=2, warmup=150, draws=300, check="raise")
+    z = np.asarray(idata.posterior["z"]).ravel()
     assert abs(z.mean() - s.z_mean[0]) < 0.3 * s.z_std[0]
     assert 0.75 < z.std() / s.z_std[0] < 1.33
     lo, hi = np.percentile(z, [16, 84])
     assert abs(lo - s.z_lo68[0]) < 0.35 * s.z_std[0] and abs(hi - s.z_hi68[0]) < 0.35 * s.z_std[0]
+
+
+def test_main_runs_through_bayesifu_sample(data_dir, capsys):
+    """The program's main() with tiny counts: ArviZ results with z, the whitened u and the
+    coefficients as a deterministic site."""
+    paths = [str(p) for p in sorted((data_dir / "sdss-templates").glob("spDR2-02[3-5].fit"))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bi.ConvergenceWarning)  # 40 draws: ESS is low by design
+        idata = zmodel.main([*paths, "--snr", "8", "--draws", "40", "--warmup", "60"])
+    assert {"z", "u", "coeffs"} <= set(idata.posterior.data_vars)
+    assert idata.posterior["coeffs"].shape[-1] == idata.posterior["u"].shape[-1]
+    assert "log_likelihood" in idata.groups()
+    assert abs(float(idata.posterior["z"].mean()) - 0.0859) < 0.003
+    assert "NUTS: z =" in capsys.readouterr().out
