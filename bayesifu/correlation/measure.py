@@ -245,7 +245,7 @@ def _fit(box, ratio, err, model, start):
     return res.x, res.jac
 
 
-def measure_correlation(
+def measure_correlation(  # noqa: PLR0913 -- public API: documented keyword options
     data,
     variance=None,
     mask=None,

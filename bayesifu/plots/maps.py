@@ -34,7 +34,7 @@ __all__ = [
 WHITENED_LIMIT = 3.0
 
 
-def plot_map(
+def plot_map(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     map_or_array,
     wcs=None,
     mask=None,
@@ -149,7 +149,7 @@ def _bin_values_map(binid, values):
     return out
 
 
-def plot_binmap(
+def plot_binmap(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     binid,
     values=None,
     wcs=None,
@@ -242,7 +242,7 @@ INDEPENDENT_TITLES = (
 )
 
 
-def plot_fit_panels(
+def plot_fit_panels(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     data,
     model,
     residual=None,

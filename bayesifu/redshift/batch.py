@@ -166,7 +166,7 @@ def _from_arrays(flux, wave, ivar, variance, mask, medium):
     return wave, shape, f2.shape[0], lambda a, b: (f2[a:b], i2[a:b])
 
 
-def redshift_posterior(
+def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword options
     data,
     templates: Templates,
     z_grid,

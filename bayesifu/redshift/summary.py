@@ -336,7 +336,7 @@ def _masked_summary(est, no_data, flags, laplace, n_peaks, peak_z, peak_prob, dc
     )
 
 
-def summarize(
+def summarize(  # noqa: PLR0913 -- public API: one option per flag threshold
     z_grid,
     logpdf,
     chi2,

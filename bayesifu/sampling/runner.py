@@ -26,7 +26,7 @@ _OPTIONS = {
 }
 
 
-def sample(
+def sample(  # noqa: PLR0913 -- public API: run settings as keyword options
     model,
     *args,
     sampler: str = "nuts",
