@@ -139,52 +139,86 @@ def lm_fit(
     -------
     LMResult
     """
+    names, x0 = _start_vector(p0)
+    resid = _residual_function(fun, names, lik, data, sigma)
+    resid_jit = jax.jit(resid)
+    n = _count_residuals(resid_jit, x0, len(names))
+    jac_arg = _jacobian_arg(resid, jac, lik)
+    start = time.perf_counter()
+    sol = least_squares(_finite_residuals(resid_jit), x0, jac=jac_arg, method="lm", **kwargs)
+    seconds = time.perf_counter() - start
+    return _result(sol, names, n, seconds, scale_covar)
+
+
+def _start_vector(p0):
+    """The parameter names and their finite starting values as a vector."""
     names = list(p0)
     if not names:
         raise InputError("lm_fit: p0 has no parameters")
     x0 = np.array([float(p0[k]) for k in names])
     if not np.all(np.isfinite(x0)):
         raise InputError(f"lm_fit: starting values must be finite, got {dict(p0)}")
+    return names, x0
 
+
+def _residual_function(fun, names, lik, data, sigma):
+    """The residuals ``theta -> r``: whitened by ``lik``, or ``(data - model) / sigma``."""
     if lik is not None:
         d = jnp.asarray(lik.data)
 
         def resid(theta):
             return lik.whiten(d - fun(dict(zip(names, theta, strict=True))))
-    elif data is not None:
-        d = jnp.asarray(data, dtype=float).ravel()
-        err = jnp.ones_like(d) if sigma is None else jnp.asarray(sigma, dtype=float).ravel()
 
-        def resid(theta):
-            return (d - jnp.ravel(fun(dict(zip(names, theta, strict=True))))) / err
-    else:
+        return resid
+    if data is None:
         raise InputError("lm_fit: give either lik (a MapLikelihood) or data (and sigma)")
+    d = jnp.asarray(data, dtype=float).ravel()
+    err = jnp.ones_like(d) if sigma is None else jnp.asarray(sigma, dtype=float).ravel()
 
-    resid_jit = jax.jit(resid)
-    n = int(np.size(resid_jit(jnp.asarray(x0))))
-    if n <= len(names):
+    def resid(theta):
+        return (d - jnp.ravel(fun(dict(zip(names, theta, strict=True))))) / err
+
+    return resid
+
+
+def _count_residuals(resid, x0, n_params):
+    """Number of residuals at ``x0``; raise when they cannot constrain the parameters."""
+    n = int(np.size(resid(jnp.asarray(x0))))
+    if n <= n_params:
         raise EmptyDataError(
-            f"lm_fit: {n} residuals cannot constrain {len(names)} parameters; need more data"
+            f"lm_fit: {n} residuals cannot constrain {n_params} parameters; need more data"
         )
-    if jac == "jax":
-        # the banded solves define only a reverse-mode derivative (custom_vjp)
-        banded = getattr(lik, "method", None) == "banded"
-        jac_fn = jax.jit(jax.jacrev(resid) if banded else jax.jacfwd(resid))
+    return n
 
-        def jac_arg(t):
-            return np.asarray(jac_fn(jnp.asarray(t)))
-    else:
-        jac_arg = jac
+
+def _jacobian_arg(resid, jac, lik):
+    """``jac`` for :func:`scipy.optimize.least_squares`: JAX's Jacobian for ``"jax"``."""
+    if jac != "jax":
+        return jac
+    # the banded solves define only a reverse-mode derivative (custom_vjp)
+    banded = getattr(lik, "method", None) == "banded"
+    jac_fn = jax.jit(jax.jacrev(resid) if banded else jax.jacfwd(resid))
+
+    def jac_arg(t):
+        return np.asarray(jac_fn(jnp.asarray(t)))
+
+    return jac_arg
+
+
+def _finite_residuals(resid):
+    """``resid`` on numpy vectors; raise :class:`SamplingError` where it is not finite."""
 
     def res_np(t):
-        r = np.asarray(resid_jit(jnp.asarray(t)))
+        r = np.asarray(resid(jnp.asarray(t)))
         if not np.all(np.isfinite(r)):
             raise SamplingError(f"lm_fit: non-finite residuals at parameters {t.tolist()}")
         return r
 
-    start = time.perf_counter()
-    sol = least_squares(res_np, x0, jac=jac_arg, method="lm", **kwargs)
-    seconds = time.perf_counter() - start
+    return res_np
+
+
+def _result(sol, names, n, seconds, scale_covar):
+    """The :class:`LMResult` of the solution ``sol`` of ``n`` residuals."""
     chi2 = float(np.sum(sol.fun**2))
     dof = n - len(names)
     redchi = chi2 / dof

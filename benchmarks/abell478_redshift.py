@@ -39,7 +39,7 @@ MODELS_MARK = "<!-- velocity models -->"
 TEMPLATES = sorted((HERE.parent / "tests" / "data" / "sdss-templates").glob("spDR2-02[3-7].fit"))
 
 
-def main(argv=None):
+def main(argv=None):  # noqa: PLR0915 -- one linear benchmark script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--cube",

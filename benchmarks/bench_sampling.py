@@ -63,7 +63,7 @@ def _ess_emcee_tau(idata):
     return float(x.shape[0] * x.shape[1] / np.max(tau))
 
 
-def run(args):
+def run(args):  # noqa: PLR0915 -- one linear benchmark script
     import warnings
 
     import jax.numpy as jnp

@@ -80,7 +80,7 @@ class VoronoiBinning(Binning):
         )
 
 
-def voronoi_bins(
+def voronoi_bins(  # noqa: PLR0913 -- public API: documented keyword options
     data: Map,
     target_sn: float,
     correlation=None,

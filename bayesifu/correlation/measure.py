@@ -31,6 +31,7 @@ separable in space and wavelength. Choose line-free wavelength ranges (``wave_ra
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -184,13 +185,8 @@ def box_sums(z, kmax):
     integral = np.pad(zf.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
     nvalid = np.pad(valid.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
     for k in range(1, kmax + 1):
-        s = (
-            integral[:, k:, k:]
-            - integral[:, :-k, k:]
-            - integral[:, k:, :-k]
-            + integral[:, :-k, :-k]
-        )
-        c = nvalid[:, k:, k:] - nvalid[:, :-k, k:] - nvalid[:, k:, :-k] + nvalid[:, :-k, :-k]
+        s = _window_sums(integral, k)
+        c = _window_sums(nvalid, k)
         full = c == k * k
         sum_sq[:, k - 1] = np.where(full, s * s, 0.0).sum(axis=(1, 2))
         count[:, k - 1] = full.sum(axis=(1, 2))
@@ -249,7 +245,7 @@ def _fit(box, ratio, err, model, start):
     return res.x, res.jac
 
 
-def measure_correlation(
+def measure_correlation(  # noqa: PLR0913 -- public API: documented keyword options
     data,
     variance=None,
     mask=None,
@@ -301,11 +297,49 @@ def measure_correlation(
     -------
     BoxSumFit
     """
-    if hasattr(data, "flux"):
-        cube = data
-        data, variance = cube.flux, cube.variance
-        mask = cube.mask if mask is None else mask
-        wave = cube.wave if wave is None else wave
+    data, variance, mask, wave = _cube_arrays(data, variance, mask, wave)
+    _check_options(variance, kmax, taper, n_boot, block)
+    z = residual_maps(data, variance, mask, wave, wave_ranges, difference, subtract_mean)
+    kmax = int(kmax)
+    sum_sq, count = box_sums(z, kmax)
+    n_input = z.shape[0]
+    z, sum_sq, count = _without_atypical(z, sum_sq, count, kmax, clip)
+    _require_boxes(z, count, kmax)
+    box = np.arange(1, kmax + 1)
+    ratio, boot_ratio, err = _bootstrap_ratios(sum_sq, count, box, n_boot, block, seed)
+    inv_n = _mean_inverse_count(z) if subtract_mean else 0.0
+    model = partial(box_ratio_model, box, taper=taper, rlim_per_sigma=rlim_per_sigma, inv_n=inv_n)
+    (sigma, scale), jac = _fit(box, ratio, err, model, _start(ratio))
+    sigma_err, scale_err = _linearised_bootstrap(jac, boot_ratio, ratio, err)
+    return BoxSumFit(
+        sigma=float(sigma),
+        sigma_err=sigma_err,
+        scale=float(scale),
+        scale_err=scale_err,
+        box=box,
+        ratio=ratio,
+        ratio_err=err,
+        ratio_model=scale * model(sigma),
+        n_maps=int(z.shape[0]),
+        n_clipped=int(n_input - z.shape[0]),
+        n_boot=int(n_boot),
+        taper=taper,
+        rlim=float(rlim_per_sigma * sigma),
+    )
+
+
+def _cube_arrays(data, variance, mask, wave):
+    """Flux, variance, mask and wavelengths: a cube's own where ``data`` is one and not given."""
+    if not hasattr(data, "flux"):
+        return data, variance, mask, wave
+    cube = data
+    mask = cube.mask if mask is None else mask
+    wave = cube.wave if wave is None else wave
+    return cube.flux, cube.variance, mask, wave
+
+
+def _check_options(variance, kmax, taper, n_boot, block):
+    """Raise :class:`~bayesifu.errors.InputError` on a missing variance or a bad option."""
     if variance is None:
         raise InputError("measure_correlation needs the variance of the data")
     if int(kmax) < 2:
@@ -314,59 +348,65 @@ def measure_correlation(
         raise InputError(f"taper must be one of {TAPERS}, got {taper!r}")
     if int(n_boot) < 10 or int(block) < 1:
         raise InputError(f"n_boot must be >= 10 and block >= 1, got {n_boot} and {block}")
-    z = residual_maps(data, variance, mask, wave, wave_ranges, difference, subtract_mean)
-    kmax = int(kmax)
-    sum_sq, count = box_sums(z, kmax)
-    n_input = z.shape[0]
-    if clip is not None:
-        keep = _typical_maps(sum_sq, count, kmax, float(clip))
-        z, sum_sq, count = z[keep], sum_sq[keep], count[keep]
+
+
+def _without_atypical(z, sum_sq, count, kmax, clip):
+    """The maps, squared box sums and counts without the atypical maps (all with ``clip=None``)."""
+    if clip is None:
+        return z, sum_sq, count
+    keep = _typical_maps(sum_sq, count, kmax, float(clip))
+    return z[keep], sum_sq[keep], count[keep]
+
+
+def _require_boxes(z, count, kmax):
+    """Raise :class:`~bayesifu.errors.EmptyDataError` without two maps or a box of each size."""
     if z.shape[0] < 2 or np.any(count.sum(axis=0) == 0):
         raise EmptyDataError(
             f"too few noise maps ({z.shape[0]}) or no complete {kmax}x{kmax} box of valid "
             "spaxels; use more channels or a smaller kmax"
         )
-    box = np.arange(1, kmax + 1)
 
-    def ratios(idx):
-        return sum_sq[idx].sum(0) / np.maximum(count[idx].sum(0), 1) / box**2
 
-    nmaps = z.shape[0]
+def _box_ratios(sum_sq, count, box, idx):
+    """Box-sum variance ratio per box size over the maps ``idx``."""
+    return sum_sq[idx].sum(0) / np.maximum(count[idx].sum(0), 1) / box**2
+
+
+def _block_resamples(nmaps, block, n_boot, seed):
+    """Map indices of ``n_boot`` bootstrap resamples of blocks of ``block`` consecutive maps."""
     block = min(int(block), max(1, nmaps // 2))
     starts = np.arange(0, nmaps, block)
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(int(n_boot)):
         pick = rng.choice(starts, size=len(starts), replace=True)
-        idx = np.concatenate([np.arange(s, min(s + block, nmaps)) for s in pick])
-        samples.append(idx)
-    ratio = ratios(np.arange(nmaps))
-    boot_ratio = np.array([ratios(idx) for idx in samples])
+        samples.append(np.concatenate([np.arange(s, min(s + block, nmaps)) for s in pick]))
+    return samples
+
+
+def _bootstrap_ratios(sum_sq, count, box, n_boot, block, seed):
+    """Ratios of all maps, of each block-bootstrap resample, and their bootstrap error."""
+    nmaps = sum_sq.shape[0]
+    samples = _block_resamples(nmaps, block, n_boot, seed)
+    ratio = _box_ratios(sum_sq, count, box, np.arange(nmaps))
+    boot_ratio = np.array([_box_ratios(sum_sq, count, box, idx) for idx in samples])
     err = np.maximum(boot_ratio.std(axis=0, ddof=1), 1e-6 * ratio)
+    return ratio, boot_ratio, err
 
+
+def _mean_inverse_count(z):
+    """Mean over the maps with data of 1 / (number of finite spaxels)."""
     n_valid = np.isfinite(z).sum(axis=(1, 2))
-    inv_n = float(np.mean(1.0 / n_valid[n_valid > 0])) if subtract_mean else 0.0
+    return float(np.mean(1.0 / n_valid[n_valid > 0]))
 
-    def model(sigma):
-        return box_ratio_model(box, sigma, taper, rlim_per_sigma, inv_n)
 
-    start = (max(0.3, np.sqrt(max(ratio[-1] / ratio[0], 1.0) / (2 * np.pi))), ratio[0])
-    (sigma, scale), jac = _fit(box, ratio, err, model, start)
-    # Linearised bootstrap: the change of the fit for each resampled set of ratios.
+def _start(ratio):
+    """Starting ``(sigma, scale)``: the width whose Gaussian gives the growth of the ratio."""
+    return (max(0.3, np.sqrt(max(ratio[-1] / ratio[0], 1.0) / (2 * np.pi))), ratio[0])
+
+
+def _linearised_bootstrap(jac, boot_ratio, ratio, err):
+    """Standard errors of ``(sigma, scale)``: spread of the linearised refits of the resamples."""
     gain = np.linalg.pinv(jac)
     boot = ((boot_ratio - ratio) / err) @ gain.T
-    return BoxSumFit(
-        sigma=float(sigma),
-        sigma_err=float(boot[:, 0].std(ddof=1)),
-        scale=float(scale),
-        scale_err=float(boot[:, 1].std(ddof=1)),
-        box=box,
-        ratio=ratio,
-        ratio_err=err,
-        ratio_model=scale * model(sigma),
-        n_maps=int(nmaps),
-        n_clipped=int(n_input - nmaps),
-        n_boot=int(n_boot),
-        taper=taper,
-        rlim=float(rlim_per_sigma * sigma),
-    )
+    return float(boot[:, 0].std(ddof=1)), float(boot[:, 1].std(ddof=1))

@@ -239,7 +239,7 @@ class CorrelatedNormal(_AsDistribution):
         (:attr:`settings` records it). Without a correlation both are the same (diagonal).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- public API: documented keyword options
         self,
         data,
         sigma,

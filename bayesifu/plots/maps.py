@@ -34,7 +34,7 @@ __all__ = [
 WHITENED_LIMIT = 3.0
 
 
-def plot_map(
+def plot_map(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     map_or_array,
     wcs=None,
     mask=None,
@@ -149,7 +149,7 @@ def _bin_values_map(binid, values):
     return out
 
 
-def plot_binmap(
+def plot_binmap(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     binid,
     values=None,
     wcs=None,
@@ -242,7 +242,7 @@ INDEPENDENT_TITLES = (
 )
 
 
-def plot_fit_panels(
+def plot_fit_panels(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     data,
     model,
     residual=None,
@@ -303,57 +303,17 @@ def plot_fit_panels(
     """
     image, wcs, map_unit = as_masked_image(data, wcs, mask)
     unit = map_unit if unit is None else unit
-    model = np.asarray(model, dtype=float)
-    if model.shape != image.shape:
-        raise ShapeError(f"model shape {model.shape} does not match the data shape {image.shape}")
-    residual = image.data - model if residual is None else np.asarray(residual, dtype=float)
-    if residual.shape != image.shape:
-        raise ShapeError(f"residual shape {residual.shape} does not match {image.shape}")
-    n_panels = 3 if whitened is None else 4
-    if fig is None:
-        fig = plt.figure(figsize=(4.4 * n_panels, 4.2), layout="constrained")
-    axes = [
-        fig.add_subplot(1, n_panels, k + 1, projection=wcs)
-        if wcs is not None
-        else fig.add_subplot(1, n_panels, k + 1)
-        for k in range(n_panels)
-    ]
+    model, residual, whitened = _panel_arrays(image, model, residual, whitened)
+    fig, axes = _panel_axes(fig, wcs, 3 if whitened is None else 4)
     lo, hi = robust_limits(image, symmetric=symmetric, center=center)
+    scale = {"label": label, "unit": unit, "cmap": "RdBu_r" if symmetric else None}
     common = {"mask": image.mask, "wcs": wcs}
+    plot_map(image, ax=axes[0], vmin=lo, vmax=hi, title=titles[0], **scale)
+    plot_map(model, ax=axes[1], vmin=lo, vmax=hi, title=titles[1], **scale, **common)
     plot_map(
-        image,
-        ax=axes[0],
-        label=label,
-        unit=unit,
-        cmap="RdBu_r" if symmetric else None,
-        vmin=lo,
-        vmax=hi,
-        title=titles[0],
-    )
-    plot_map(
-        model,
-        ax=axes[1],
-        label=label,
-        unit=unit,
-        cmap="RdBu_r" if symmetric else None,
-        vmin=lo,
-        vmax=hi,
-        title=titles[1],
-        **common,
-    )
-    plot_map(
-        residual,
-        ax=axes[2],
-        label="residual",
-        unit=unit,
-        symmetric=True,
-        title=titles[2],
-        **common,
+        residual, ax=axes[2], label="residual", unit=unit, symmetric=True, title=titles[2], **common
     )
     if whitened is not None:
-        whitened = np.asarray(whitened, dtype=float)
-        if whitened.shape != image.shape:
-            raise ShapeError(f"whitened shape {whitened.shape} does not match {image.shape}")
         plot_map(
             whitened,
             ax=axes[3],
@@ -365,8 +325,42 @@ def plot_fit_panels(
             title=titles[3],
             **common,
         )
-    for ax in axes[1:]:
+    _hide_dec_labels(axes[1:])
+    return fig
+
+
+def _panel_arrays(image, model, residual, whitened):
+    """Model, residual (default ``data - model``) and whitened residual as float arrays of the
+    data's shape (``whitened`` may be None)."""
+    model = np.asarray(model, dtype=float)
+    if model.shape != image.shape:
+        raise ShapeError(f"model shape {model.shape} does not match the data shape {image.shape}")
+    residual = image.data - model if residual is None else np.asarray(residual, dtype=float)
+    if residual.shape != image.shape:
+        raise ShapeError(f"residual shape {residual.shape} does not match {image.shape}")
+    if whitened is not None:
+        whitened = np.asarray(whitened, dtype=float)
+        if whitened.shape != image.shape:
+            raise ShapeError(f"whitened shape {whitened.shape} does not match {image.shape}")
+    return model, residual, whitened
+
+
+def _panel_axes(fig, wcs, n_panels):
+    """The figure (a new one if ``fig`` is None) and its ``n_panels`` axes in a row."""
+    if fig is None:
+        fig = plt.figure(figsize=(4.4 * n_panels, 4.2), layout="constrained")
+    axes = [
+        fig.add_subplot(1, n_panels, k + 1, projection=wcs)
+        if wcs is not None
+        else fig.add_subplot(1, n_panels, k + 1)
+        for k in range(n_panels)
+    ]
+    return fig, axes
+
+
+def _hide_dec_labels(axes):
+    """Hide the Dec axis label and tick labels of sky axes (they repeat those of the first)."""
+    for ax in axes:
         if hasattr(ax, "coords"):
             ax.coords[1].set_axislabel(" ")
             ax.coords[1].set_ticklabel_visible(False)
-    return fig

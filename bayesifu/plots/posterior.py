@@ -74,7 +74,7 @@ def _per_curve(value, n, name):
     return list(value)
 
 
-def plot_pz(
+def plot_pz(  # noqa: C901, PLR0913 -- public plot options; to split (issue 15)
     z_grid,
     pdf,
     labels=None,

@@ -166,7 +166,7 @@ def _from_arrays(flux, wave, ivar, variance, mask, medium):
     return wave, shape, f2.shape[0], lambda a, b: (f2[a:b], i2[a:b])
 
 
-def redshift_posterior(
+def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword options
     data,
     templates: Templates,
     z_grid,
@@ -271,71 +271,95 @@ def redshift_posterior(
     pixels that the templates cover at the MAP redshift is in the summary's flags
     (``TEMPLATE_COVERAGE``).
     """
-    if isinstance(data, Cube):
-        wave_vac, shape, nspec, load = _from_cube(data)
-        wave_in = data.wave
-    else:
-        if medium not in ("air", "vacuum"):
-            raise InputError(f"medium must be 'air' or 'vacuum', got {medium!r}")
-        wave_vac, shape, nspec, load = _from_arrays(data, wave, ivar, variance, mask, medium)
-        wave_in = np.asarray(wave, dtype=float)
+    wave_vac, wave_in, shape, nspec, load = _spectra(data, wave, ivar, variance, mask, medium)
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
     n_workers(workers)  # validates
-    used = np.ones(wave_vac.size, bool)
-    if wave_range is not None:
-        used = (wave_in >= wave_range[0]) & (wave_in <= wave_range[1])
+    used = _in_range(wave_in, wave_range)
     z_grid = grid_from(z_grid, templates.dloglam)
     log_prior = log_prior_on_grid(z_grid, prior)
     sigmas = _dispersions(dispersions)
+    designs = _designs(
+        templates,
+        sigmas,
+        independent,
+        wave=wave_vac,
+        used=used,
+        z_grid=z_grid,
+        npoly=npoly,
+        line_prior_scale=line_prior_scale,
+        template_prior_scale=template_prior_scale,
+    )
+    offsets = local_offsets() if refine else None
+    post = RedshiftPosterior.empty(z_grid, shape, designs, log_prior, offsets, sigmas)
+    chunks = [slice(a, min(a + chunk_size, nspec)) for a in range(0, nspec, chunk_size)]
+    evaluated = (_evaluate(rows, load, designs, workers) for rows in chunks)
+    bar = dict(total=len(chunks), desc="redshift", unit="chunks", enabled=progress)
+    # Our threads share the work of the chunks; BLAS threads of the many small products
+    # would compete with them (OpenBLAS's idle threads spin while they wait for work).
+    with threadpool_limits(limits=1, user_api="blas"):
+        _fill(post, progress_bar(evaluated, **bar), n_workers(workers))
+    return post
+
+
+def _spectra(data, wave, ivar, variance, mask, medium):
+    """Vacuum and input wavelengths, shape and number of the spectra, and their loader."""
+    if isinstance(data, Cube):
+        wave_vac, shape, nspec, load = _from_cube(data)
+        return wave_vac, data.wave, shape, nspec, load
+    if medium not in ("air", "vacuum"):
+        raise InputError(f"medium must be 'air' or 'vacuum', got {medium!r}")
+    wave_vac, shape, nspec, load = _from_arrays(data, wave, ivar, variance, mask, medium)
+    return wave_vac, np.asarray(wave, dtype=float), shape, nspec, load
+
+
+def _in_range(wave, wave_range):
+    """Channels inside ``wave_range`` (all without one)."""
+    if wave_range is None:
+        return np.ones(wave.size, bool)
+    return (wave >= wave_range[0]) & (wave <= wave_range[1])
+
+
+def _designs(templates, sigmas, independent, **design):
+    """One :class:`Design` per dispersion in ``sigmas``, with the ``design`` settings.
+
+    Raise :class:`~bayesifu.errors.InputError` when the broadened template sets span different
+    numbers of dimensions.
+    """
     designs = []
     for sigma in sigmas:
         tpl = broaden_continuum(templates, sigma)
         tpl = tpl.independent() if independent else tpl
-        designs.append(
-            Design(
-                wave_vac,
-                used,
-                tpl,
-                z_grid,
-                npoly,
-                line_prior_scale,
-                template_prior_scale,
-                proper_templates=len(sigmas) > 1,
-            )
-        )
+        designs.append(Design(templates=tpl, proper_templates=len(sigmas) > 1, **design))
     if len({d.p for d in designs}) > 1:
         raise InputError(
             "dispersions: the broadened template sets span different numbers of dimensions "
             f"({[d.p for d in designs]}); pass independent=False or fewer dispersions"
         )
-    offsets = local_offsets() if refine else None
-    post = RedshiftPosterior.empty(z_grid, shape, designs, log_prior, offsets, sigmas)
-    chunks = [slice(a, min(a + chunk_size, nspec)) for a in range(0, nspec, chunk_size)]
+    return designs
+
+
+def _evaluate(rows, load, designs, workers):
+    """Load the spectra ``rows`` and evaluate every design on the channels in use."""
     in_use = designs[0].used
+    flux, iv = load(rows.start, rows.stop)
+    flux, iv = flux[:, in_use], iv[:, in_use]
+    flux = np.where(iv > 0, flux, 0.0)
+    return rows, flux, iv, [d.evaluate(flux, iv, workers=workers) for d in designs]
 
-    def evaluate(rows):
-        flux, iv = load(rows.start, rows.stop)
-        flux, iv = flux[:, in_use], iv[:, in_use]
-        flux = np.where(iv > 0, flux, 0.0)
-        return rows, flux, iv, [d.evaluate(flux, iv, workers=workers) for d in designs]
 
-    evaluated = map(evaluate, chunks)
-    bar = dict(total=len(chunks), desc="redshift", unit="chunks", enabled=progress)
-    # Our threads share the work of the chunks; BLAS threads of the many small products
-    # would compete with them (OpenBLAS's idle threads spin while they wait for work).
-    with threadpool_limits(limits=1, user_api="blas"):
-        if n_workers(workers) == 1:
-            for args in progress_bar(evaluated, **bar):
-                post.fill(*args)
-            return post
-        # The summaries and refinement of one chunk (post.fill: mostly matrix products, which
-        # release the GIL) run in a thread while the next chunk is evaluated.
-        with ThreadPoolExecutor(1) as filler:
-            pending = None
-            for args in progress_bar(evaluated, **bar):
-                if pending is not None:
-                    pending.result()
-                pending = filler.submit(post.fill, *args)
-            pending.result()
-    return post
+def _fill(post, evaluated, threads):
+    """Fill ``post`` with each evaluated chunk; with threads, while the next one is evaluated."""
+    if threads == 1:
+        for args in evaluated:
+            post.fill(*args)
+        return
+    # The summaries and refinement of one chunk (post.fill: mostly matrix products, which
+    # release the GIL) run in a thread while the next chunk is evaluated.
+    with ThreadPoolExecutor(1) as filler:
+        pending = None
+        for args in evaluated:
+            if pending is not None:
+                pending.result()
+            pending = filler.submit(post.fill, *args)
+        pending.result()

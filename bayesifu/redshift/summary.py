@@ -133,13 +133,7 @@ def apply_local(summary, z_grid, pdf, local_u, local_logp, min_mass=LOCAL_MIN_MA
     du = du_loc[use][:, None]
     lo_edges = local_u[use] - du / 2
     out = {f: getattr(summary, f).copy() for f in summary.__dataclass_fields__}
-    for name, q in (
-        ("z_median", 0.5),
-        ("z_lo68", 0.16),
-        ("z_hi68", 0.84),
-        ("z_lo95", 0.025),
-        ("z_hi95", 0.975),
-    ):
+    for name, q in _QUANTILES:
         out[name][use] = _quantiles(lo_edges, du[:, 0], p, cdf, q)
     u_map, _, sigma = _map_rows(local_u[use], du[:, 0], logp)
     out["z_map"][use] = 10**u_map - 1
@@ -155,6 +149,18 @@ def apply_local(summary, z_grid, pdf, local_u, local_logp, min_mass=LOCAL_MIN_MA
     out["laplace"][use] = narrow
     return RedshiftSummary(**out)
 
+
+#: Summary fields of the quantiles and their probabilities.
+_QUANTILES = (
+    ("z_median", 0.5),
+    ("z_lo68", 0.16),
+    ("z_hi68", 0.84),
+    ("z_lo95", 0.025),
+    ("z_hi95", 0.975),
+)
+
+#: Summary fields of the point estimates and intervals (NaN for spectra without data).
+_ESTIMATES = ("z_map", *(name for name, _ in _QUANTILES), "z_mean", "z_std")
 
 #: Summary fields and the standard-normal quantiles they take in the Gaussian (Laplace) case.
 _GAUSS = (
@@ -219,7 +225,118 @@ def _peaks_one(p, chi2, cells, p_min, max_peaks):
     return peaks[sig], probs[sig], dchi2
 
 
-def summarize(
+def _as_rows(z_grid, logpdf, chi2):
+    """``z_grid``, and ``logpdf`` and ``chi2`` as float arrays ``[n, nz]`` of matching shape."""
+    z_grid = np.asarray(z_grid, float)
+    logp = np.atleast_2d(np.asarray(logpdf, float))
+    chi2 = np.atleast_2d(np.asarray(chi2, float))
+    if logp.shape != chi2.shape or logp.shape[1] != z_grid.size:
+        raise ShapeError(
+            f"summarize: logpdf {logp.shape}, chi2 {chi2.shape}, z_grid {z_grid.shape}"
+        )
+    return z_grid, logp, chi2
+
+
+def _normalised(logp):
+    """Rows without data, log p shifted to a maximum of 0 (0 there) and the cell probabilities."""
+    no_data = np.isnan(logp).any(axis=1) | np.isneginf(logp).all(axis=1)
+    logp = np.where(no_data[:, None], 0.0, logp)
+    logp = logp - logp.max(axis=1, keepdims=True)
+    p = np.exp(logp)
+    p /= p.sum(axis=1, keepdims=True)
+    return no_data, logp, p
+
+
+def _grid_estimates(z_grid, u, du, logp, p):
+    """Quantiles, MAP, mean and std on the grid, with the MAP in log10(1+z), its cell and width."""
+    cdf = np.cumsum(p, axis=1)
+    est = {name: _quantiles(u - du / 2, du, p, cdf, q) for name, q in _QUANTILES}
+    u_map, kmap, sigma_u = _map(u, du, logp)
+    est["z_map"] = 10**u_map - 1
+    est["z_mean"] = (p * z_grid).sum(axis=1)
+    spread = (p * (z_grid - est["z_mean"][:, None]) ** 2).sum(axis=1)
+    est["z_std"] = np.sqrt(np.maximum(spread, 0))
+    return est, u_map, kmap, sigma_u
+
+
+def _under_resolved(p, kmap, sigma_u, max_sigma_u):
+    """Rows whose peak is narrower than ``max_sigma_u`` and whose 5 central cells hold 99 %."""
+    near = np.abs(np.arange(p.shape[1])[None, :] - kmap[:, None]) <= 2
+    single = np.where(near, p, 0.0).sum(axis=1) >= 0.99
+    return np.isfinite(sigma_u) & (sigma_u < max_sigma_u) & single
+
+
+def _use_laplace(est, laplace, u_map, sigma_u):
+    """Where ``laplace``, replace the estimates in ``est`` by those of the Gaussian in log10(1+z).
+
+    The Gaussian has the curvature of log p at the peak: exact for a Gaussian posterior whatever
+    the cell size.
+    """
+    for name, k in _GAUSS:
+        est[name] = np.where(laplace, 10 ** (u_map + k * sigma_u) - 1, est[name])
+    est["z_std"] = np.where(laplace, np.log(10) * (1 + est["z_map"]) * sigma_u, est["z_std"])
+    est["z_mean"] = np.where(laplace, est["z_map"], est["z_mean"])
+
+
+def _peak_table(z_grid, p, chi2, no_data, min_sep, p_min, max_peaks):
+    """Number, redshifts and probabilities of the significant peaks, and the chi-square gap."""
+    n = p.shape[0]
+    peak_z = np.full((n, max_peaks), np.nan)
+    peak_prob = np.full((n, max_peaks), np.nan)
+    n_peaks = np.zeros(n, int)
+    dchi2 = np.full(n, np.nan)
+    cells = _peak_cells(p, min_sep)
+    for s in np.flatnonzero(~no_data):
+        idx, probs, dchi2[s] = _peaks_one(p[s], chi2[s], cells[s], p_min, max_peaks)
+        n_peaks[s] = len(idx)
+        peak_z[s, : len(idx)] = z_grid[idx]
+        peak_prob[s, : len(idx)] = probs
+    return n_peaks, peak_z, peak_prob, dchi2
+
+
+def _at_edge(kmap, valid_z, nz, edge_cells):
+    """Whether the MAP cell is within ``edge_cells`` of either end of the valid grid."""
+    valid = np.ones(nz, bool) if valid_z is None else np.asarray(valid_z, bool)
+    first, last = np.flatnonzero(valid)[[0, -1]]
+    return (kmap - first < edge_cells) | (last - kmap < edge_cells)
+
+
+def _signal_gain(chi2_null, chi2):
+    """Chi-square gained by the templates over the polynomials alone; None without ``chi2_null``."""
+    if chi2_null is None:
+        return None
+    with np.errstate(invalid="ignore"):
+        return np.asarray(chi2_null) - np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
+
+
+def _below(values, limit):
+    """``values < limit`` (False where NaN); False everywhere when ``values`` is None."""
+    if values is None:
+        return False
+    with np.errstate(invalid="ignore"):
+        return np.asarray(values) < limit
+
+
+def _bit(condition, name):
+    """The value of flag ``name`` where ``condition`` holds, else 0."""
+    return np.where(condition, FLAGS[name], 0)
+
+
+def _masked_summary(est, no_data, flags, laplace, n_peaks, peak_z, peak_prob, dchi2):
+    """The :class:`RedshiftSummary`, its estimates NaN for the rows without data."""
+    nan = np.where(no_data, np.nan, 1.0)
+    return RedshiftSummary(
+        **{name: est[name] * nan for name in _ESTIMATES},
+        flags=flags.astype(np.int32),
+        n_peaks=n_peaks,
+        peak_z=peak_z,
+        peak_prob=peak_prob,
+        delta_chi2=dchi2,
+        laplace=laplace & ~no_data,
+    )
+
+
+def summarize(  # noqa: PLR0913 -- public API: one option per flag threshold
     z_grid,
     logpdf,
     chi2,
@@ -283,87 +400,27 @@ def summarize(
         (``laplace`` is set) instead of the cumulative sum over cells. (The local refinement
         of :func:`bayesifu.redshift.redshift_posterior` replaces this where it is on.)
     """
-    z_grid = np.asarray(z_grid, float)
-    logp = np.atleast_2d(np.asarray(logpdf, float))
-    chi2 = np.atleast_2d(np.asarray(chi2, float))
-    if logp.shape != chi2.shape or logp.shape[1] != z_grid.size:
-        raise ShapeError(
-            f"summarize: logpdf {logp.shape}, chi2 {chi2.shape}, z_grid {z_grid.shape}"
-        )
-    n, nz = logp.shape
-    no_data = np.isnan(logp).any(axis=1) | np.isneginf(logp).all(axis=1)
-    logp = np.where(no_data[:, None], 0.0, logp)
-    logp = logp - logp.max(axis=1, keepdims=True)
-    p = np.exp(logp)
-    p /= p.sum(axis=1, keepdims=True)
+    z_grid, logp, chi2 = _as_rows(z_grid, logpdf, chi2)
+    no_data, logp, p = _normalised(logp)
     u = np.log10(1 + z_grid)
     du = u[1] - u[0]
-    cdf = np.cumsum(p, axis=1)
-    qs = {q: _quantiles(u - du / 2, du, p, cdf, q) for q in (0.5, 0.16, 0.84, 0.025, 0.975)}
-    u_map, kmap, sigma_u = _map(u, du, logp)
-    z_map = 10**u_map - 1
-    mean = (p * z_grid).sum(axis=1)
-    std = np.sqrt(np.maximum((p * (z_grid - mean[:, None]) ** 2).sum(axis=1), 0))
-    # Under-resolved posteriors (narrower than a grid cell): a Gaussian in log10(1+z) with the
-    # curvature of log p at the peak, exact for a Gaussian posterior whatever the cell size.
-    near = np.abs(np.arange(nz)[None, :] - kmap[:, None]) <= 2
-    single = np.where(near, p, 0.0).sum(axis=1) >= 0.99
-    laplace = np.isfinite(sigma_u) & (sigma_u < laplace_cells * du) & single
-    for q, k in (
-        (0.5, 0.0),
-        (0.16, -0.9944578832097535),
-        (0.84, 0.9944578832097535),
-        (0.025, -1.959963984540054),
-        (0.975, 1.959963984540054),
-    ):
-        qs[q] = np.where(laplace, 10 ** (u_map + k * sigma_u) - 1, qs[q])
-    std = np.where(laplace, np.log(10) * (1 + z_map) * sigma_u, std)
-    mean = np.where(laplace, z_map, mean)
+    est, u_map, kmap, sigma_u = _grid_estimates(z_grid, u, du, logp, p)
+    laplace = _under_resolved(p, kmap, sigma_u, laplace_cells * du)
+    _use_laplace(est, laplace, u_map, sigma_u)
     min_sep = min_separation_kms / (C_KMS * np.log(10) * du)
-    peak_z = np.full((n, max_peaks), np.nan)
-    peak_prob = np.full((n, max_peaks), np.nan)
-    n_peaks = np.zeros(n, int)
-    dchi2 = np.full(n, np.nan)
-    cells = _peak_cells(p, min_sep)
-    for s in np.flatnonzero(~no_data):
-        idx, probs, dchi2[s] = _peaks_one(p[s], chi2[s], cells[s], p_min, max_peaks)
-        n_peaks[s] = len(idx)
-        peak_z[s, : len(idx)] = z_grid[idx]
-        peak_prob[s, : len(idx)] = probs
-    valid = np.ones(nz, bool) if valid_z is None else np.asarray(valid_z, bool)
-    first, last = np.flatnonzero(valid)[[0, -1]]
-    flags = np.zeros(n, dtype=np.int32)
-    flags |= np.where(no_data, FLAGS["NO_DATA"], 0).astype(np.int32)
-    if coverage is not None:
-        flags |= np.where(np.asarray(coverage) < min_coverage, FLAGS["LITTLE_COVERAGE"], 0)
-    flags |= np.where(dchi2 < delta_chi2_min, FLAGS["SMALL_DELTA_CHI2"], 0)
-    at_edge = (kmap - first < edge_cells) | (last - kmap < edge_cells)
-    flags |= np.where(at_edge & ~no_data, FLAGS["Z_AT_EDGE"], 0)
-    if model_sum is not None:
-        flags |= np.where(np.asarray(model_sum) < 0, FLAGS["NEGATIVE_MODEL"], 0)
-    flags |= np.where(n_peaks > 1, FLAGS["MULTIPLE_PEAKS"], 0)
-    if chi2_null is not None:
-        with np.errstate(invalid="ignore"):
-            gain = np.asarray(chi2_null) - np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
-        flags |= np.where(gain < min_signal_chi2, FLAGS["LOW_SIGNAL"], 0)
-    if template_coverage is not None:
-        with np.errstate(invalid="ignore"):
-            low = np.asarray(template_coverage) < min_template_coverage
-        flags |= np.where(low & ~no_data, FLAGS["TEMPLATE_COVERAGE"], 0)
-    nan = np.where(no_data, np.nan, 1.0)
-    return RedshiftSummary(
-        z_map=z_map * nan,
-        z_median=qs[0.5] * nan,
-        z_lo68=qs[0.16] * nan,
-        z_hi68=qs[0.84] * nan,
-        z_lo95=qs[0.025] * nan,
-        z_hi95=qs[0.975] * nan,
-        z_mean=mean * nan,
-        z_std=std * nan,
-        flags=flags.astype(np.int32),
-        n_peaks=n_peaks,
-        peak_z=peak_z,
-        peak_prob=peak_prob,
-        delta_chi2=dchi2,
-        laplace=laplace & ~no_data,
+    n_peaks, peak_z, peak_prob, dchi2 = _peak_table(
+        z_grid, p, chi2, no_data, min_sep, p_min, max_peaks
     )
+    at_edge = _at_edge(kmap, valid_z, z_grid.size, edge_cells)
+    low_template = _below(template_coverage, min_template_coverage)
+    flags = (
+        _bit(no_data, "NO_DATA")
+        | _bit(_below(coverage, min_coverage), "LITTLE_COVERAGE")
+        | _bit(dchi2 < delta_chi2_min, "SMALL_DELTA_CHI2")
+        | _bit(at_edge & ~no_data, "Z_AT_EDGE")
+        | _bit(_below(model_sum, 0), "NEGATIVE_MODEL")
+        | _bit(n_peaks > 1, "MULTIPLE_PEAKS")
+        | _bit(_below(_signal_gain(chi2_null, chi2), min_signal_chi2), "LOW_SIGNAL")
+        | _bit(low_template & ~no_data, "TEMPLATE_COVERAGE")
+    )
+    return _masked_summary(est, no_data, flags, laplace, n_peaks, peak_z, peak_prob, dchi2)

@@ -26,7 +26,7 @@ _OPTIONS = {
 }
 
 
-def sample(
+def sample(  # noqa: PLR0913 -- public API: run settings as keyword options
     model,
     *args,
     sampler: str = "nuts",
@@ -84,6 +84,40 @@ def sample(
     -------
     arviz.InferenceData (arviz 0.x) or xarray.DataTree (arviz 1.x)
     """
+    _check_arguments(sampler, check, chains, draws, warmup, thin, out)
+    _warn_if_float32()
+    opts = _sampler_options(sampler, sampler_options)
+    latent, observed, likelihoods = _inspect(model, args, kwargs)
+    key = jax.random.PRNGKey(seed)
+    start = time.perf_counter()
+    if sampler == "nuts":
+        posterior, stats, info = _run_nuts(
+            model, args, kwargs, key, chains, draws, warmup, thin, opts
+        )
+    else:
+        walkers = _emcee_walkers(opts, latent)
+        opts["seed"] = seed
+        posterior, stats, info = _run_emcee(
+            model, args, kwargs, key, walkers, draws, warmup, thin, opts
+        )
+    seconds = time.perf_counter() - start
+    log_lik = _log_likelihood(model, args, kwargs, posterior, latent, observed) if pointwise else {}
+    attrs = _attributes(sampler, draws, warmup, thin, seed, seconds, info, likelihoods)
+    idata = _arviz.to_inference_data(
+        posterior,
+        sample_stats={k: v for k, v in stats.items() if not np.all(np.isnan(v))},
+        observed_data=observed,
+        log_likelihood=log_lik,
+        attrs=attrs,
+    )
+    if out is not None:
+        _arviz.to_netcdf(idata, out)
+    _finish(idata, stats, posterior, latent, sampler, check, out)
+    return idata
+
+
+def _check_arguments(sampler, check, chains, draws, warmup, thin, out):
+    """Raise :class:`~bayesifu.errors.InputError` on a bad choice, count or output path."""
     if sampler not in ("nuts", "emcee"):
         raise InputError(f"sampler must be 'nuts' or 'emcee', got {sampler!r}")
     if check not in ("warn", "raise", "ignore"):
@@ -95,13 +129,21 @@ def sample(
         raise InputError(f"warmup must be a non-negative integer, got {warmup!r}")
     if out is not None and Path(out).is_dir():
         raise InputError(f"out={str(out)!r} is a folder; give a netCDF file name")
+
+
+def _warn_if_float32():
+    """Warn (at the caller of :func:`sample`) when JAX runs in float32."""
     if not jax.config.jax_enable_x64:
         warnings.warn(
             "JAX runs in float32: covariance likelihoods need float64; call "
             "numpyro.enable_x64() at the start of your script",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+
+
+def _sampler_options(sampler, sampler_options):
+    """A copy of ``sampler_options``; raise on keys that ``sampler`` does not take."""
     opts = dict(sampler_options or {})
     unknown = set(opts) - _OPTIONS[sampler]
     if unknown:
@@ -109,29 +151,27 @@ def sample(
             f"unknown sampler_options for {sampler}: {sorted(unknown)}; "
             f"known: {sorted(_OPTIONS[sampler])}"
         )
-    latent, observed, likelihoods = _inspect(model, args, kwargs)
-    key = jax.random.PRNGKey(seed)
-    start = time.perf_counter()
-    if sampler == "nuts":
-        posterior, stats, info = _run_nuts(
-            model, args, kwargs, key, chains, draws, warmup, thin, opts
-        )
-    else:
-        walkers = int(opts.pop("walkers", max(32, 4 * sum(latent.values()))))
-        walkers += walkers % 2
-        opts["seed"] = seed
-        posterior, stats, info = _run_emcee(
-            model, args, kwargs, key, walkers, draws, warmup, thin, opts
-        )
-    seconds = time.perf_counter() - start
+    return opts
 
-    log_lik = {}
-    if pointwise and observed:
-        nchain, ndraw = next(iter(posterior.values())).shape[:2]
-        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in posterior.items() if k in latent}
-        pw = _pointwise_log_likelihood(model, args, kwargs, flat, list(observed))
-        log_lik = {k: v.reshape((nchain, ndraw) + v.shape[1:]) for k, v in pw.items()}
 
+def _emcee_walkers(opts, latent):
+    """Walkers: ``opts["walkers"]`` (taken out of ``opts``) or max(32, 4 ndim), made even."""
+    walkers = int(opts.pop("walkers", max(32, 4 * sum(latent.values()))))
+    return walkers + walkers % 2
+
+
+def _log_likelihood(model, args, kwargs, posterior, latent, observed):
+    """Pointwise log-likelihood ``[chain, draw, ...]`` of each observed site ({} without any)."""
+    if not observed:
+        return {}
+    nchain, ndraw = next(iter(posterior.values())).shape[:2]
+    flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in posterior.items() if k in latent}
+    pw = _pointwise_log_likelihood(model, args, kwargs, flat, list(observed))
+    return {k: v.reshape((nchain, ndraw) + v.shape[1:]) for k, v in pw.items()}
+
+
+def _attributes(sampler, draws, warmup, thin, seed, seconds, info, likelihoods):
+    """The attributes of the results: run settings, sampler info and likelihood settings."""
     attrs = {
         "sampler": sampler,
         "draws": draws,
@@ -145,18 +185,7 @@ def sample(
     for name, lik in likelihoods.items():
         attrs[f"likelihood_{name}"] = lik.settings
         attrs["log_likelihood_form"] = "multivariate-normal leave-one-out (Buerkner+2021)"
-    stats_all = {k: v for k, v in stats.items() if not np.all(np.isnan(v))}
-    idata = _arviz.to_inference_data(
-        posterior,
-        sample_stats=stats_all,
-        observed_data=observed,
-        log_likelihood=log_lik,
-        attrs=attrs,
-    )
-    if out is not None:
-        _arviz.to_netcdf(idata, out)
-    _finish(idata, stats, posterior, latent, sampler, check, out)
-    return idata
+    return attrs
 
 
 def _finish(idata, stats, posterior, latent, sampler, check, out):
