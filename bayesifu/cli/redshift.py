@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import FileFormatError, InputError
 from .checks import check_fits_file, check_out_file, check_positive, cli_options
+from .correlation import add_correlation_options, check_correlation_option, resolve_correlation
 
 __all__ = ["register", "run", "check_binid", "bin_correlation"]
 
@@ -71,17 +72,7 @@ def register(subparsers) -> None:
         help="observed wavelength range to use [Angstrom]",
     )
     p.add_argument("--bins", default=None, help="FITS file with a BINID image (-1 = unused)")
-    p.add_argument(
-        "--correlation",
-        default="measured",
-        help="spatial correlation used to sum the spectra of --bins: 'measured' (from the "
-        "cube's noise; default), 'gaussian' (MaNGA's sigma 1.92 spaxel approximation), 'none' "
-        "(independent spaxels: variances too small for correlated cubes) or a FITS file with a "
-        "correlation table (e.g. a MaNGA LOGCUBE's GCORREL)",
-    )
-    p.add_argument(
-        "--correlation-ext", default="CORREL", help="extension of that table (default CORREL)"
-    )
+    add_correlation_options(p, "measured", use=" of the spaxels, to sum the spectra of --bins")
     p.add_argument("--out", required=True, help="output redshift.fits")
     p.add_argument("--pdf", action="store_true", help="also write the p(z) cube")
     p.add_argument(
@@ -108,7 +99,7 @@ def register(subparsers) -> None:
 
 def check_inputs(args) -> None:
     """Check the options that need no data (files exist, numbers in range), naming them."""
-    check_fits_file(args.cube, "CUBE")
+    kind = check_fits_file(args.cube, "CUBE")
     for t in args.templates:
         if not Path(t).is_file():
             raise InputError(f"--templates {t!r}: no such file")
@@ -135,8 +126,7 @@ def check_inputs(args) -> None:
         raise InputError(f"--wave-range LO HI: need LO < HI, got {args.wave_range}")
     if args.bins is not None:
         check_fits_file(args.bins, "--bins")
-        if args.correlation not in ("measured", "gaussian", "none"):
-            check_fits_file(args.correlation, "--correlation")
+        check_correlation_option(args.correlation, args.correlation_ext, kind, "CUBE")
 
 
 def _read_z_grid(path) -> np.ndarray:
@@ -175,29 +165,25 @@ def check_binid(binid, spatial_shape) -> np.ndarray:
 
 
 def bin_correlation(args, cube):
-    """The spatial correlation for summing the spectra of ``--bins`` (see ``--correlation``)."""
-    import bayesifu as bi
-
-    what = args.correlation
-    if what == "none":
-        return None, "independent spaxels (--correlation none)"
-    if what == "measured":
-        corr = bi.SpatialCorrelation.measured(cube)
+    """The spatial correlation for summing the spectra of ``--bins`` (see ``--correlation``):
+    ``(correlation or None, how it was summed, source keyword)``."""
+    corr, source, desc = resolve_correlation(
+        args.correlation, args.correlation_ext, cube.spatial_shape, file=args.cube, cube=cube,
+        command="bayesifu redshift",
+    )  # fmt: skip
+    if source == "none":
+        how = (
+            "independent spaxels (--correlation none): their variances leave out the spatial "
+            "covariance and are too small for a correlated cube"
+        )
+    elif source == "measured":
         sig = corr.params.get("sigma", float("nan"))
-        return corr, f"the correlation measured on the cube's noise (Gaussian sigma {sig:.3f})"
-    if what == "gaussian":
-        return bi.SpatialCorrelation.gaussian(cube.spatial_shape), "the Gaussian approximation"
-    if not Path(what).exists():
-        raise InputError(
-            f"--correlation {what!r}: not 'measured', 'gaussian', 'none' or an existing file"
-        )
-    corr = bi.SpatialCorrelation.from_fits(what, ext=args.correlation_ext)
-    if corr.shape != tuple(cube.spatial_shape):
-        raise InputError(
-            f"--correlation {what}: grid {corr.shape} does not match the cube "
-            f"{tuple(cube.spatial_shape)}"
-        )
-    return corr, f"the correlation table {args.correlation_ext} of {what}"
+        how = f"the correlation measured on the cube's noise (Gaussian sigma {sig:.3f})"
+    elif source == "gaussian":  # desc: "Gaussian (sigma ..., rlim ... spaxel)[ (why)]"
+        how = "the Gaussian approximation" + desc.removeprefix("Gaussian")
+    else:
+        how = f"the correlation in the {desc}"
+    return corr, how, source
 
 
 def _templates(args):
@@ -231,16 +217,17 @@ def run(args: argparse.Namespace) -> int:
     kw["workers"] = args.workers
     kw["dispersions"] = tuple(args.dispersions)
     kw["progress"] = not args.no_progress
-    binid = None
+    binid, bin_source = None, "n/a"
     if args.bins:
         from ..binning import bin_spectra
 
         binid = check_binid(read_binid(args.bins), cube.spatial_shape)
-        corr, how = bin_correlation(args, cube)
+        corr, how, source = bin_correlation(args, cube)
         binned = bin_spectra(cube, binid, correlation=corr)
         if not np.array_equal(binned.binning.bin_ids, np.arange(binned.flux.shape[0])):
             raise InputError("--bins: bins must be numbered 0..nbins-1")
         print(f"{binned.flux.shape[0]} bins: spectra summed with {how}")
+        bin_source = args.correlation if source == "file" else source
         post = redshift_posterior(
             binned.flux,
             tpl,
@@ -275,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         "ZMAX": float(z_grid[-1]),
         "DLOG1PZ": (dlog, "grid step in log10(1+z)"),
         "ZPRIOR": "uniform_z",
-        "BINCORR": (args.correlation if args.bins else "n/a", "correlation used to sum --bins"),
+        "BINCORR": (bin_source, "correlation used to sum --bins"),
     }
     pdf = post.pdf.reshape(post.shape + (-1,)) if args.pdf else None
     write_redshift_fits(
