@@ -136,7 +136,8 @@ def _run(args, kind) -> int:
 
     from .._progress import progress
     from ..binning import voronoi_bins
-    from ..binning.cli_output import write_outputs
+    from ..binning.cli_output import png_path, write_bins_fits
+    from ..plots import plot_bin_sn, save_figure
 
     state = {}
 
@@ -181,7 +182,7 @@ def _run(args, kind) -> int:
         inputs = [args.file, *correlation_inputs(args.correlation)]
         options = cli_options(args)
         options["correlation used"] = state["desc"]
-        state["paths"] = write_outputs(
+        fits_path = write_bins_fits(
             state["bins"],
             args.out,
             data=state["data"],
@@ -194,11 +195,14 @@ def _run(args, kind) -> int:
                 "argv": getattr(args, "cmdline", None),
             },  # fmt: skip
         )
+        name = "" if state["data"] is None else str(state["data"].name)
+        png = save_figure(plot_bin_sn(state["bins"], title=name), png_path(args.out), dpi=110)
+        state["paths"] = (fits_path, png)
 
     steps = [read, correlate, binning, write]
     for step in progress(steps, desc="bayesifu bin", unit="steps", enabled=args.progress):
         step()
-    bins, (fits_path, png_path) = state["bins"], state["paths"]
+    bins, (fits_path, png) = state["bins"], state["paths"]
     print(f"correlation: {state['desc']}")
     if state["corr"] is None:
         sn = f"median S/N {np.median(bins.sn_independent):.3g} (spaxels independent)"
@@ -207,7 +211,7 @@ def _run(args, kind) -> int:
             f"median S/N {np.median(bins.sn):.3g} with the covariance, "
             f"{np.median(bins.sn_independent):.3g} ignoring it"
         )
-    print(f"{bins.n_bins} bins; {sn}; wrote {fits_path} and {png_path}")
+    print(f"{bins.n_bins} bins; {sn}; wrote {fits_path} and {png}")
     return 0
 
 

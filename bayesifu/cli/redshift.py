@@ -199,10 +199,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
     check_inputs(args)  # before the heavy imports: a bad call answers at once
     from ..io import read_cube
+    from ..plots import plot_pz_zoom, plot_redshift_maps, save_figure
     from ..redshift import log_z_grid, redshift_posterior
     from ..redshift.batch import grid_from
     from ..redshift.io import write_redshift_fits
-    from ..redshift.plots import plot_map, plot_pz
 
     out = Path(args.out)
     cube = read_cube(args.cube)
@@ -286,19 +286,19 @@ def run(args: argparse.Namespace) -> int:
     half = (summary.z_hi68 - summary.z_lo68) / 2
     half = half if binid is None else _per_spaxel(half, binid)
     zsys = args.zsys if args.zsys is not None else float(np.nanmedian(zmap[flags == 0]))
-    plot_map(f"{stem}_map.png", zmap, half, flags, zsys)
+    save_figure(plot_redshift_maps(zmap, half, flags, zsys), f"{stem}_map.png", dpi=110)
     spaxels = _choose_spaxels(args.spaxel, cube, zmap.shape)
     rows = [_row(x, y, binid, zmap.shape) for x, y in spaxels]
     keep = [(s, r) for s, r in zip(spaxels, rows, strict=True) if r is not None]
     sel = [r for _, r in keep]
-    plot_pz(
-        f"{stem}_pz.png",
+    fig = plot_pz_zoom(
         post.z_grid,
         post.pdf[sel],
         [f"spaxel x={x}, y={y}" for (x, y), _ in keep],
         local_u=None if post.local_u is None else post.local_u[sel],
         local_logp=None if post.local_logp is None else post.local_logp[sel],
     )
+    save_figure(fig, f"{stem}_pz.png", dpi=100)
     n_ok = int(np.sum(flags == 0))
     print(f"wrote {out} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
     return 0
