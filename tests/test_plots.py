@@ -344,3 +344,19 @@ def test_no_backend_is_chosen_by_the_library():
         "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plot_model_fit_of_a_model_program():
+    """``bayesifu fit``'s panels of a model program at given parameters: the model map is the
+    plane evaluated at those values, and an independent likelihood is not called whitened."""
+    from bayesifu.models import plane
+
+    y, x = np.indices((6, 7))
+    m = bi.Map(1.0 + 0.5 * x - 0.2 * y, np.full((6, 7), 0.04))
+    lik = bi.MapLikelihood(m)
+    params = {"z0": 1.0, "gx": 0.5, "gy": -0.2}
+    fig = bp.plot_model_fit(plane.model, params, lik, m, title="plane", x_ref=0.0, y_ref=0.0)
+    assert fig.get_suptitle() == "plane"
+    assert "(data - model) / sigma" in fig.axes[3].get_title()
+    model_image = fig.axes[1].images[0].get_array()
+    np.testing.assert_allclose(np.ma.getdata(model_image), m.data, atol=1e-9)

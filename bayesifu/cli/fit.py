@@ -305,36 +305,10 @@ def plot_pairs(idata, names, path: str, units=None) -> str:
 
 
 def plot_maps(model, params: dict, lik, m, path: str, title: str = "", **kwargs) -> str:
-    """Data, model (at ``params``), residual and whitened-residual maps written to ``path``."""
+    """Data, model (at ``params``), residual and whitened-residual maps
+    (:func:`bayesifu.plots.plot_model_fit`) written to ``path``."""
     from .. import plots
-    from ..sampling import predict
 
-    mu = next(iter(predict(model, dict(params), lik.x, lik.y, lik, **kwargs).values()))
-    binned = hasattr(lik, "bin_model")
-    if binned:  # the model of each bin, shown on its spaxels
-        mu = np.asarray(lik.bin_model(mu))
-    elif mu.size != m.data.size:
-        mu = np.broadcast_to(mu, (lik.n,))
-    else:
-        mu = mu.ravel()[lik.index]
-    white = lik.whiten_spaxels(
-        lik.data - mu, scale=params.get("error_scale", 1.0), scatter=params.get("scatter", 0.0)
-    )
-
-    def as_map(values):
-        if binned:
-            return lik.to_map(values)
-        out = np.full(m.shape, np.nan)
-        out.ravel()[lik.index] = np.asarray(values)
-        return out
-
-    panels = {}
-    if getattr(lik, "method", None) == "diagonal":  # independent: (data - model) / sigma
-        panels = {"titles": plots.INDEPENDENT_TITLES, "whitened_label": "normalised residual"}
-    fig = plots.plot_fit_panels(
-        m, as_map(mu), whitened=as_map(white), unit=m.unit or None, **panels
-    )
-    if title:
-        fig.suptitle(title)
+    fig = plots.plot_model_fit(model, params, lik, m, title=title, **kwargs)
     plots.save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path

@@ -9,6 +9,7 @@ bayesifu.plots as bp``.
 
 from ._common import MASK_COLOUR, save_figure
 from .binning import plot_bin_sn
+from .fit import plot_model_fit
 from .maps import INDEPENDENT_TITLES, bin_boundaries, plot_binmap, plot_fit_panels, plot_map
 from .posterior import central_intervals, plot_chi2_calibration, plot_pairs, plot_pz, plot_trace
 from .redshift import plot_pz_zoom, plot_redshift_maps
@@ -18,6 +19,7 @@ __all__ = [
     "plot_map",
     "plot_binmap",
     "plot_fit_panels",
+    "plot_model_fit",
     "INDEPENDENT_TITLES",
     "bin_boundaries",
     "plot_pz",
