@@ -59,8 +59,9 @@ HELP = (
 
 
 def add_correlation_options(parser, default: str, use: str = "") -> None:
-    """Add ``--correlation`` (default ``default``; ``use`` says what it is for, e.g. ``" of
-    the map's errors"``) and ``--correlation-ext`` to ``parser``."""
+    """Add ``--correlation`` (default ``default``; ``use`` says what it is for, e.g. ``" for the
+    S/N"``) and ``--correlation-ext`` to ``parser``; the help text is otherwise the same for
+    every command."""
     parser.add_argument("--correlation", default=default, help=HELP.format(use=use))
     parser.add_argument(
         "--correlation-ext",

@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--model", choices=sorted(MODELS), default="disk", help="model (default: %(default)s)"
     )
-    add_correlation_options(p, "gaussian", use=" of the map's errors")
+    add_correlation_options(p, "gaussian")
     p.add_argument(
         "--sampler", choices=["nuts", "emcee"], default="nuts", help="(default: %(default)s)"
     )

@@ -72,7 +72,7 @@ def register(subparsers) -> None:
         help="observed wavelength range to use [Angstrom]",
     )
     p.add_argument("--bins", default=None, help="FITS file with a BINID image (-1 = unused)")
-    add_correlation_options(p, "measured", use=" of the spaxels, to sum the spectra of --bins")
+    add_correlation_options(p, "measured", use=", used to sum the spectra of --bins")
     p.add_argument("--out", required=True, help="output redshift.fits")
     p.add_argument("--pdf", action="store_true", help="also write the p(z) cube")
     p.add_argument(

@@ -91,8 +91,12 @@ not of speed, so it is an option of its own:
     cover it except by growing large (on the H-alpha velocities of 7815-3702, about 14 km/s
     instead of 1.9, and posterior widths about 10 times larger; ``tests/test_cli_fit.py``
     reproduces this on simulated noise). Without scatter (:math:`\\tau = 0`) the two models are
-    the same density wherever the correlation has full rank.
-``None`` (the default of :class:`CorrelatedNormal`)
+    the same density wherever the correlation has full rank. The price is the dense path's
+    set-up (an eigendecomposition, :math:`O(n^3)`, and ``8 n r`` bytes) where a positive-definite
+    correlation would allow the banded one: ``method="banded"`` (or
+    ``scatter_model="correlated"``) chooses that speed and the correlated model.
+``None`` (the default of :class:`CorrelatedNormal`, the low-level class, whose ``method="auto"``
+keeps choosing by the matrix)
     The model of whichever path ``method`` chooses (:attr:`CorrelatedNormal.settings` records it).
 
 Without a correlation every model is the same: independent values with variance
