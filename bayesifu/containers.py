@@ -115,6 +115,16 @@ class Map:
         return int(self.good.sum())
 
     @property
+    def is_binned(self) -> bool:
+        """True if some spaxels in use share a bin (``binid``). Per-spaxel maps may carry a
+        ``binid`` with one spaxel per bin (the emission lines of a MaNGA HYB10 MAPS file): those
+        are not binned."""
+        if self.binid is None:
+            return False
+        ids = self.binid[self.good]
+        return np.unique(ids).size < ids.size
+
+    @property
     def bins(self) -> np.ndarray:
         """The unique bin ids in use (sorted), for binned maps; raises if the map is not binned."""
         if self.binid is None:

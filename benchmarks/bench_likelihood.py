@@ -104,7 +104,7 @@ def manga_section(reps):
     rows, fns, liks = [], {}, {}
     for solver in ("lapack", "scan"):
         t0 = time.perf_counter()
-        lik = bi.MapLikelihood(m, corr, solver=solver)
+        lik = bi.MapLikelihood(m, corr, method="banded", solver=solver)
         setup = time.perf_counter() - t0
         liks[solver] = lik
         what = f"bayesifu MapLikelihood ({lik.method}, {solver})"
@@ -176,7 +176,7 @@ def scaling_worker(side, reps):
     t0 = time.perf_counter()
     corr = bi.SpatialCorrelation.gaussian(m.shape, sigma=0.8, taper="kernel")
     t1 = time.perf_counter()
-    lik = bi.MapLikelihood(m, corr)
+    lik = bi.MapLikelihood(m, corr, method="banded")
     setup = time.perf_counter() - t0
     rss1 = peak_rss_gb()
     vg = jax.jit(jax.value_and_grad(lik.log_prob))

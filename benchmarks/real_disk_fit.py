@@ -159,8 +159,8 @@ def _scatter_models():
         "full (CORREL), eigen: white scatter": bi.MapLikelihood(
             vmap, bi.SpatialCorrelation.from_fits(SNRG, "CORREL")
         ),
-        "full (Gaussian), auto = banded: scatter correlated like the noise": bi.MapLikelihood(
-            vmap, gauss
+        "full (Gaussian), banded: scatter correlated like the noise": bi.MapLikelihood(
+            vmap, gauss, method="banded"
         ),
         "full (Gaussian), eigen: white scatter": bi.MapLikelihood(vmap, gauss, method="eigen"),
         "full (Gaussian), banded, nugget auto": bi.MapLikelihood(vmap, gauss, nugget="auto"),
@@ -190,8 +190,9 @@ def _fits(args, progress):
         "full (Gaussian)": SpatialCorrelation.gaussian(vmap.shape, sigma=1.92, rlim=6.4),
         "independent": None,
     }
-    # the Gaussian on the reduced-rank path (white scatter), as `bayesifu fit --correlation
-    # gaussian` does; see the scatter-models section for why
+    # the Gaussian on the reduced-rank path (white scatter), the default of MapLikelihood
+    # (scatter_model="auto") and so of `bayesifu fit --correlation gaussian`; see the
+    # scatter-models section for why
     liks = {
         k: MapLikelihood(vmap, c, method="eigen" if k == "full (Gaussian)" else "auto")
         for k, c in correlations.items()
@@ -358,15 +359,17 @@ def main(argv=None):
                 "Posterior mode ± Laplace sd (flat priors; Hessian from JAX gradients) of the "
                 "thin disk + intrinsic scatter on EMLINE_GVEL Ha-6564. The tapered Gaussian "
                 "(sigma 1.92, rlim 6.4) is positive-definite (eigenvalues 19.8 ... 9.5e-4), so "
-                "`method='auto'` takes the banded path, whose scatter is correlated like the "
-                "noise. The Gaussian claims ~1e-4 of the noise power in its high-frequency modes "
-                "where the data residuals have ~white power of order the quoted errors; scatter "
+                "`method='auto'` alone would take the banded path, whose scatter is correlated "
+                "like the noise. The Gaussian claims ~1e-4 of the noise power in its "
+                "high-frequency modes where the data residuals have ~white power of order the "
+                "quoted errors; scatter "
                 "correlated like the noise can only cover that by growing to 14 km/s, which "
                 "widens every parameter ~10x (the NUTS row of the table above). A nugget does "
                 "not help (it lifts those modes to 1e-6 of the largest). The reduced-rank path "
                 "is the same density without scatter and adds white scatter: 1.9 km/s and "
-                "widths close to the real-CORREL fit. `bayesifu fit --correlation gaussian` now "
-                "uses it.",
+                "widths close to the real-CORREL fit. It is the default of `MapLikelihood` "
+                "(`scatter_model='auto'`: white scatter wherever the dense path fits), and so of "
+                "`bayesifu fit --correlation gaussian`.",
                 "",
                 _table(rows, timed=False),
                 "",

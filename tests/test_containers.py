@@ -13,6 +13,18 @@ def test_map_from_arrays_masks_nan_and_binid():
     assert m.mask[0, 0] and m.mask[2, 3]
     assert m.n_good == 10
     assert list(m.bins) == [0]
+    assert m.is_binned
+
+
+def test_is_binned_only_if_spaxels_in_use_share_a_bin():
+    one_each = np.arange(12).reshape(3, 4)
+    assert not bi.Map(np.zeros((3, 4)), np.ones((3, 4))).is_binned
+    assert not bi.Map(np.zeros((3, 4)), np.ones((3, 4)), binid=one_each).is_binned
+    pairs = one_each // 2
+    assert bi.Map(np.zeros((3, 4)), np.ones((3, 4)), binid=pairs).is_binned
+    # masked spaxels do not count: one used spaxel per pair is not binned
+    mask = (one_each % 2).astype(bool)
+    assert not bi.Map(np.zeros((3, 4)), np.ones((3, 4)), mask=mask, binid=pairs).is_binned
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from bayesifu.errors import (
     UnsupportedFormatError,
     VarianceError,
 )
-from bayesifu.io import DAP_PIXMASK_BITS, read_map
+from bayesifu.io import DAP_PIXMASK_BITS, read_flux_weights, read_map
 
 MAPS = "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
 SNRG = "manga-7815-3702-SNRG.fits.gz"
@@ -106,6 +106,24 @@ def test_emission_line_bins_use_em_line_models(maps_path, maps_hdul):
     np.testing.assert_array_equal(s.binid, maps_hdul["BINID"].data[4])
     assert s.unit == "ang"
     assert read_map(maps_path, "SPX_MFLUX").binid is None
+    assert not read_map(maps_path, "EMLINE_GVEL", channel="Ha-6564").is_binned  # one per bin
+    assert read_map(maps_path, "STELLAR_VEL").is_binned
+
+
+def test_flux_weights_of_a_binned_map(maps_path, tmp_path):
+    m = read_map(maps_path, "STELLAR_VEL")
+    w = read_flux_weights(maps_path, m)
+    ref = read_map(maps_path, "SPX_MFLUX")
+    np.testing.assert_array_equal(w.data, ref.data)
+    np.testing.assert_array_equal(w.variance, ref.variance)
+    assert np.all(w.data[m.good] > 0)
+    assert read_flux_weights(maps_path, m, ext="NO_SUCH_EXT") is None
+    # unusable on a valid spaxel (here: zero flux): None, the caller weights uniformly
+    bad = tmp_path / "zero_flux.fits"
+    with fits.open(maps_path) as h:
+        h["SPX_MFLUX"].data[np.nonzero(m.good)[0][0], np.nonzero(m.good)[1][0]] = 0.0
+        h.writeto(bad)
+    assert read_flux_weights(bad, read_map(bad, "STELLAR_VEL")) is None
 
 
 def test_wcs_is_celestial_and_scale(maps_path, maps_hdul):

@@ -293,3 +293,70 @@ def test_plot_trace(tmp_path):
     save(axes[0, 0].figure, tmp_path, "trace")
     with pytest.raises(InputError, match="'rt'"):
         bp.plot_trace(idata, var_names=["rt"])
+
+
+def test_plot_redshift_maps_and_pz_zoom(tmp_path):
+    """The figures of ``bayesifu redshift``: three map panels (velocity, 68 % half-width, flags)
+    and two panels per spectrum (full grid, zoom with the local refinement)."""
+    rng = np.random.default_rng(3)
+    z_map = 0.0859 + 1e-4 * rng.normal(size=(6, 7))
+    flags = np.zeros((6, 7), int)
+    flags[0, :3] = 1
+    fig = bp.plot_redshift_maps(z_map, np.full((6, 7), 2e-5), flags, 0.0859)
+    assert len(fig.axes) == 5  # three panels and two colour bars
+    assert fig.axes[2].get_title() == "flags (39 of 42 spaxels unflagged)"
+    labels = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert labels == ["no flag", "NO_DATA"]
+    save(fig, tmp_path, "redshift_maps")
+    z = np.exp(np.linspace(np.log1p(0.08), np.log1p(0.09), 400)) - 1
+    pdf = np.exp(-0.5 * ((z - 0.0859) / 2e-4) ** 2)
+    pdf = np.stack([pdf / pdf.sum(), np.full(z.size, np.nan)])
+    u = np.log10(1 + np.linspace(0.0857, 0.0861, 9))
+    fig = bp.plot_pz_zoom(z, pdf, ["a", "b"], local_u=np.stack([u, u]),
+                          local_logp=np.stack([-((u - u[4]) ** 2) * 1e8, u * np.nan]))  # fmt: skip
+    assert fig.axes[0].get_title() == "a: full grid (log scale)"
+    assert fig.axes[2].get_title() == "b: no data"
+    assert len(fig.axes[1].lines) == 2  # grid cells and the local refinement
+    save(fig, tmp_path, "pz_zoom")
+
+
+def test_plot_bin_sn(tmp_path):
+    flux = bi.Map(np.full((12, 12), 5.0), np.ones((12, 12)))
+    bins = bi.voronoi_bins(flux, target_sn=8, correlation=bi.SpatialCorrelation.gaussian((12, 12)))
+    fig = bp.plot_bin_sn(bins, title="stellar")
+    assert [ax.get_title() for ax in fig.axes[:3]] == [
+        "Bins (random colours)", "S/N with covariance", "S/N ignoring covariance"
+    ]  # fmt: skip
+    assert fig.get_suptitle().startswith(f"stellar  {bins.n_bins} bins")
+    save(fig, tmp_path, "bin_sn")
+
+
+def test_no_backend_is_chosen_by_the_library():
+    """Importing the plotting and command modules leaves matplotlib's backend alone."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg');"
+        "import bayesifu.plots, bayesifu.plots.redshift, bayesifu.plots.binning;"
+        "import bayesifu.binning.cli_output, bayesifu.cli.redshift, bayesifu.cli.bin;"
+        "import bayesifu.cli.fit;"
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plot_model_fit_of_a_model_program():
+    """``bayesifu fit``'s panels of a model program at given parameters: the model map is the
+    plane evaluated at those values, and an independent likelihood is not called whitened."""
+    from bayesifu.models import plane
+
+    y, x = np.indices((6, 7))
+    m = bi.Map(1.0 + 0.5 * x - 0.2 * y, np.full((6, 7), 0.04))
+    lik = bi.MapLikelihood(m)
+    params = {"z0": 1.0, "gx": 0.5, "gy": -0.2}
+    fig = bp.plot_model_fit(plane.model, params, lik, m, title="plane", x_ref=0.0, y_ref=0.0)
+    assert fig.get_suptitle() == "plane"
+    assert "(data - model) / sigma" in fig.axes[3].get_title()
+    model_image = fig.axes[1].images[0].get_array()
+    np.testing.assert_allclose(np.ma.getdata(model_image), m.data, atol=1e-9)

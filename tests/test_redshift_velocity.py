@@ -117,7 +117,7 @@ def test_constant_model_log_density_is_the_correlated_normal():
 
     truth = bi.DiskParams(x0=7.0, y0=6.5, pa=0.0, inc=30.0, vsys=12.0, vmax=0.0, rt=2.0)
     m, corr = correlated_disk_map(truth, shape=(8, 9), noise=3.0, corr_sigma=1.0, seed=3)
-    lik = MapLikelihood(m, corr)
+    lik = MapLikelihood(m, corr, scatter_model="correlated")
     prior, scatter = dist.Normal(0.0, 100.0), dist.HalfNormal(10.0)
     kwargs = {"v0": prior, "scatter": scatter}
     point = {"v0": 11.0, "scatter": 2.0}

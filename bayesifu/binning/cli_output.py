@@ -1,4 +1,5 @@
-"""Outputs of ``bayesifu bin``: a FITS file with the bins and S/N maps, and a PNG of them."""
+"""The FITS output of ``bayesifu bin``: the bins and S/N maps (the PNG beside it is drawn by
+:func:`bayesifu.plots.plot_bin_sn`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from astropy.table import Table
 
 from .fitsio import write_atomic
 
-__all__ = ["write_outputs", "bins_hdulist", "plot_bins"]
+__all__ = ["write_bins_fits", "bins_hdulist", "png_path"]
 
 
 def bins_hdulist(bins, wcs=None, correlation=None, provenance=None) -> fits.HDUList:
@@ -59,65 +60,19 @@ def bins_hdulist(bins, wcs=None, correlation=None, provenance=None) -> fits.HDUL
     )
 
 
-def plot_bins(bins, path, title=""):
-    """PNG with the bins and the S/N maps with and without the covariance (same colour scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..plots import save_figure
-
-    sn_cov = bins.sn_map()
-    sn_ind = bins.sn_map(independent=True)
-    finite = np.isfinite(sn_cov)
-    vmax = float(np.nanpercentile(np.concatenate([sn_cov[finite], sn_ind[finite]]), 98))
-    shuffled = np.random.default_rng(0).permutation(bins.n_bins).astype(float)
-    bin_img = np.where(bins.binid >= 0, bins.reconstruct(shuffled), np.nan)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), constrained_layout=True)
-    panels = [
-        (bin_img, "Bins (random colours)", "tab20", None, None, "bin"),
-        (sn_cov, "S/N with covariance", "viridis", 0, vmax, "S/N"),
-        (sn_ind, "S/N ignoring covariance", "viridis", 0, vmax, "S/N"),
-    ]
-    for ax, (img, name, cmap, lo, hi, label) in zip(axes, panels, strict=True):
-        cm = plt.get_cmap(cmap).with_extremes(bad="0.85")
-        im = ax.imshow(img, origin="lower", cmap=cm, vmin=lo, vmax=hi, interpolation="nearest")
-        _outline(ax, bins.binid)
-        ax.set_title(name)
-        ax.set_xlabel("x [spaxel]")
-        ax.set_ylabel("y [spaxel]")
-        fig.colorbar(im, ax=ax, label=label, shrink=0.85)
-    target = getattr(bins, "target_sn", None)
-    sup = f"{title}  {bins.n_bins} bins"
-    if target is not None:
-        sup += f", target S/N {target:g}; grey = masked/unused"
-    fig.suptitle(sup.strip())
-    save_figure(fig, path, dpi=110)
-    return Path(path)
+def png_path(out) -> Path:
+    """The PNG beside the FITS file ``out``: ``.fits``/``.fit`` replaced by ``.png``, else
+    ``.png`` appended."""
+    out = Path(out)
+    if out.suffix.lower() in (".fits", ".fit"):
+        return out.with_suffix(".png")
+    return Path(f"{out}.png")
 
 
-def _outline(ax, binid):
-    """Draw bin edges as thin white lines."""
-    edge_x = binid[:, 1:] != binid[:, :-1]
-    edge_y = binid[1:, :] != binid[:-1, :]
-    ys, xs = np.nonzero(edge_x)
-    segs = [((x + 0.5, y - 0.5), (x + 0.5, y + 0.5)) for y, x in zip(ys, xs, strict=True)]
-    ys, xs = np.nonzero(edge_y)
-    segs += [((x - 0.5, y + 0.5), (x + 0.5, y + 0.5)) for y, x in zip(ys, xs, strict=True)]
-    from matplotlib.collections import LineCollection
-
-    ax.add_collection(LineCollection(segs, colors="white", linewidths=0.4, alpha=0.8))
-
-
-def write_outputs(bins, out, data=None, overwrite=False, correlation=None, provenance=None):
-    """Write the FITS file ``out`` and a PNG beside it (``.png``); returns both paths.
+def write_bins_fits(bins, out, data=None, overwrite=False, correlation=None, provenance=None):
+    """Write the FITS file ``out`` whole or not at all; returns its path.
     ``correlation`` and ``provenance`` go to the primary header (:func:`bins_hdulist`)."""
     out = Path(out)
     wcs = getattr(data, "wcs", None) if data is not None else getattr(bins, "wcs", None)
     hdul = bins_hdulist(bins, wcs, correlation=correlation, provenance=provenance)
-    fits_path = write_atomic(hdul, out, overwrite=overwrite)
-    png = out.with_suffix(".png") if out.suffix.lower() in (".fits", ".fit") else Path(f"{out}.png")
-    name = getattr(data, "name", "") if data is not None else ""
-    plot_bins(bins, png, title=str(name))
-    return fits_path, png
+    return write_atomic(hdul, out, overwrite=overwrite)

@@ -35,6 +35,14 @@ def _setup_jax():
     os.environ["JAX_ENABLE_X64"] = "1"
 
 
+def _setup_matplotlib():
+    """The commands write figures to files: matplotlib's non-interactive Agg backend unless
+    ``MPLBACKEND`` names another. Only here, at the entry point, and only before matplotlib is
+    imported: the library never chooses a backend."""
+    if "matplotlib" not in sys.modules:
+        os.environ.setdefault("MPLBACKEND", "Agg")
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line naming the option (exit status 2),
     with a pointer to ``--help`` instead of the whole usage text."""
@@ -70,6 +78,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.cmdline = ["bayesifu", *argv]  # the command line as given, for provenance records
     _setup_jax()
+    _setup_matplotlib()
     try:
         return int(args.func(args) or 0)
     except BayesifuError as err:

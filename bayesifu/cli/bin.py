@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import BayesifuError, InputError, UnsupportedFormatError
+from ..errors import InputError, UnsupportedFormatError
 from .checks import check_fits_file, check_out_file, check_positive, cli_options
+from .correlation import (
+    CUBE_KINDS,
+    GAUSSIAN_RLIM,
+    GAUSSIAN_SIGMA,
+    add_correlation_options,
+    check_correlation_option,
+    correlation_inputs,
+    resolve_correlation,
+)
 
 __all__ = ["register", "run", "check_bin_inputs"]
-
-CORRELATION_CHOICES = ("auto", "none", "gaussian", "measured")
-CUBE_KINDS = ("manga-drp-cube", "muse-cube", "generic-cube")
 
 
 def register(subparsers):
@@ -48,27 +53,18 @@ def register(subparsers):
         help="'voronoi' (a map, or a cube collapsed over --wave-range) or 'sed' (a cube: S/N of "
         "the whole spectral energy distribution) (default: %(default)s)",
     )
+    add_correlation_options(p, "auto", use=" for the S/N")
     p.add_argument(
-        "--correlation",
-        default="auto",
-        help="'auto' (FILE's own --correlation-ext table if it has one, else measured from a "
-        "cube's noise, else gaussian), 'none' (spaxels independent), 'gaussian' (sigma --sigma, "
-        "rlim --rlim spaxels), 'measured' (from a cube's noise) or a FITS file with a CORREL "
-        "table (e.g. a MaNGA SNRG file) (default: %(default)s)",
-    )
-    p.add_argument(
-        "--correlation-ext",
-        default="CORREL",
-        help="extension of the correlation table (default: %(default)s)",
-    )
-    p.add_argument(
-        "--sigma", type=float, default=1.92, help="Gaussian sigma [spaxel] (default: %(default)s)"
+        "--sigma",
+        type=float,
+        default=GAUSSIAN_SIGMA,
+        help="sigma of --correlation gaussian [spaxel] (default: %(default)s)",
     )
     p.add_argument(
         "--rlim",
         type=float,
-        default=6.4,
-        help="Gaussian truncation [spaxel] (default: %(default)s)",
+        default=GAUSSIAN_RLIM,
+        help="truncation radius of --correlation gaussian [spaxel] (default: %(default)s)",
     )
     p.add_argument(
         "--sn-method",
@@ -113,35 +109,10 @@ def check_bin_inputs(args) -> str:
         raise InputError(f"--wave-range MIN MAX needs MIN < MAX, got {lo:g} {hi:g}")
     check_out_file(args.out, args.overwrite)
     kind = check_fits_file(args.file, "FILE")
-    is_cube = kind in CUBE_KINDS
-    if args.method == "sed" and not is_cube:
+    if args.method == "sed" and kind not in CUBE_KINDS:
         raise InputError(f"--method sed needs a cube; FILE {args.file} is a {kind} file")
-    what = args.correlation
-    if what == "measured" and not is_cube:
-        raise InputError(
-            f"--correlation measured needs a cube (it measures the noise); FILE is a {kind} file"
-        )
-    if what not in CORRELATION_CHOICES:
-        if not Path(what).is_file():
-            raise InputError(
-                f"--correlation {what!r}: not 'none', 'gaussian', 'measured', 'auto' or an "
-                "existing file"
-            )
-        check_fits_file(what, "--correlation")
-        if _table_ext(what, args.correlation_ext) is None:
-            raise InputError(
-                f"--correlation-ext {args.correlation_ext}: {what} has no such extension"
-            )
+    check_correlation_option(args.correlation, args.correlation_ext, kind)
     return kind
-
-
-def _table_ext(path, ext):
-    """The name of extension ``ext`` of ``path`` if it has one, else None."""
-    from ..io.fitsio import find_hdu, open_fits
-
-    with open_fits(path) as hdul:
-        hdu = find_hdu(hdul, ext)
-        return None if hdu is None else hdu.name
 
 
 def run(args) -> int:
@@ -165,7 +136,8 @@ def _run(args, kind) -> int:
 
     from .._progress import progress
     from ..binning import voronoi_bins
-    from ..binning.cli_output import write_outputs
+    from ..binning.cli_output import png_path, write_bins_fits
+    from ..plots import plot_bin_sn, save_figure
 
     state = {}
 
@@ -179,7 +151,10 @@ def _run(args, kind) -> int:
     def correlate():
         cube, data = state["cube"], state["data"]
         shape = cube.spatial_shape if data is None else data.shape
-        state["corr"], state["source"], state["desc"] = _correlation(args, shape, cube, kind)
+        state["corr"], state["source"], state["desc"] = resolve_correlation(
+            args.correlation, args.correlation_ext, shape, file=args.file, cube=cube,
+            sigma=args.sigma, rlim=args.rlim, command="bayesifu bin",
+        )  # fmt: skip
 
     def binning():
         data, corr = state["data"], state["corr"]
@@ -204,12 +179,10 @@ def _run(args, kind) -> int:
         )
 
     def write():
-        inputs = [args.file]
-        if args.correlation not in CORRELATION_CHOICES:
-            inputs.append(args.correlation)
+        inputs = [args.file, *correlation_inputs(args.correlation)]
         options = cli_options(args)
         options["correlation used"] = state["desc"]
-        state["paths"] = write_outputs(
+        fits_path = write_bins_fits(
             state["bins"],
             args.out,
             data=state["data"],
@@ -222,11 +195,14 @@ def _run(args, kind) -> int:
                 "argv": getattr(args, "cmdline", None),
             },  # fmt: skip
         )
+        name = "" if state["data"] is None else str(state["data"].name)
+        png = save_figure(plot_bin_sn(state["bins"], title=name), png_path(args.out), dpi=110)
+        state["paths"] = (fits_path, png)
 
     steps = [read, correlate, binning, write]
     for step in progress(steps, desc="bayesifu bin", unit="steps", enabled=args.progress):
         step()
-    bins, (fits_path, png_path) = state["bins"], state["paths"]
+    bins, (fits_path, png) = state["bins"], state["paths"]
     print(f"correlation: {state['desc']}")
     if state["corr"] is None:
         sn = f"median S/N {np.median(bins.sn_independent):.3g} (spaxels independent)"
@@ -235,7 +211,7 @@ def _run(args, kind) -> int:
             f"median S/N {np.median(bins.sn):.3g} with the covariance, "
             f"{np.median(bins.sn_independent):.3g} ignoring it"
         )
-    print(f"{bins.n_bins} bins; {sn}; wrote {fits_path} and {png_path}")
+    print(f"{bins.n_bins} bins; {sn}; wrote {fits_path} and {png}")
     return 0
 
 
@@ -271,59 +247,3 @@ def _collapse(cube, wave_range):
     mask = n == 0
     return bi.Map(np.where(mask, 0.0, mean), np.where(mask, 1.0, v), mask=mask, wcs=cube.wcs,
                   name=f"{cube.name} (collapsed)")  # fmt: skip
-
-
-def _from_file(path, ext, shape, label):
-    import bayesifu as bi
-
-    corr = bi.SpatialCorrelation.from_fits(path, ext=ext)
-    if corr.shape != tuple(shape):
-        raise InputError(f"{label}: grid {corr.shape} does not match the data {tuple(shape)}")
-    return corr
-
-
-def _gaussian(args, shape):
-    import bayesifu as bi
-
-    corr = bi.SpatialCorrelation.gaussian(shape, sigma=args.sigma, rlim=args.rlim)
-    return corr, "gaussian", f"Gaussian (sigma {args.sigma:g}, rlim {args.rlim:g} spaxel)"
-
-
-def _measured(cube):
-    import bayesifu as bi
-
-    corr = bi.SpatialCorrelation.measured(cube)
-    sigma = corr.params.get("sigma")
-    text = f" (sigma {sigma:.3g} spaxel)" if sigma is not None else ""
-    return corr, "measured", f"measured from the cube's noise{text}"
-
-
-def _correlation(args, shape, cube, kind):
-    """``(correlation or None, source keyword, description)`` for ``--correlation``."""
-    what = args.correlation
-    if what == "none":
-        return None, "none", "none (spaxels independent; --correlation none)"
-    if what == "gaussian":
-        return _gaussian(args, shape)
-    if what == "measured":
-        if cube is None:
-            raise InputError("--correlation measured needs a cube (it measures the noise)")
-        return _measured(cube)
-    if what != "auto":
-        corr = _from_file(what, args.correlation_ext, shape, f"--correlation {what}")
-        return corr, "file", f"{args.correlation_ext} table of {what}"
-    ext = _table_ext(args.file, args.correlation_ext)
-    if ext is not None:
-        try:
-            corr = _from_file(args.file, ext, shape, f"FILE's {ext} table")
-            return corr, "file", f"{ext} table of {args.file} (FILE's own)"
-        except BayesifuError as err:
-            print(f"bayesifu bin: note: {ext} table of FILE not usable ({err})", file=sys.stderr)
-    if cube is not None:
-        try:
-            return _measured(cube)
-        except BayesifuError as err:
-            print(f"bayesifu bin: note: cannot measure the correlation ({err})", file=sys.stderr)
-    corr, source, desc = _gaussian(args, shape)
-    why = "FILE has no correlation table" + ("" if cube is None else "; not measured")
-    return corr, source, f"{desc} ({why})"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BayesifuError, InputError
+from .correlation import add_correlation_options
 
 __all__ = ["register", "run", "MODELS", "EXIT_NOT_CONVERGED"]
 
@@ -62,16 +62,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--model", choices=sorted(MODELS), default="disk", help="model (default: %(default)s)"
     )
-    p.add_argument(
-        "--correlation",
-        default="gaussian",
-        help="FILE with a CORREL table (e.g. the SNRG file), 'gaussian' (sigma 1.92, rlim 6.4 "
-        "spaxels; reduced-rank path, white intrinsic scatter) or 'none' (independent spaxels) "
-        "(default: %(default)s)",
-    )
-    p.add_argument(
-        "--correlation-ext", default="CORREL", help="extension of FILE (default: %(default)s)"
-    )
+    add_correlation_options(p, "gaussian")
     p.add_argument(
         "--sampler", choices=["nuts", "emcee"], default="nuts", help="(default: %(default)s)"
     )
@@ -115,70 +106,28 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _correlation(args, shape, choice):
-    from ..correlation import SpatialCorrelation
-
-    if choice.lower() == "none":
-        return None
-    if choice.lower() == "gaussian":
-        return SpatialCorrelation.gaussian(shape, sigma=1.92, rlim=6.4)
-    if not Path(choice).exists():
-        raise InputError(
-            f"--correlation {choice!r}: no such file (give a FITS file, 'gaussian' or 'none')"
-        )
-    return SpatialCorrelation.from_fits(choice, args.correlation_ext, shape=shape)
-
-
-def _spaxel_flux(path, m):
-    """``SPX_MFLUX`` and its variance from the MAPS file, if usable on every bin member."""
-    from ..io import read_map
-
-    try:
-        flux = read_map(path, "SPX_MFLUX")
-    except BayesifuError:
-        return None
-    good = m.good
-    ok = np.isfinite(flux.variance[good]) & (flux.variance[good] > 0) & (flux.data[good] > 0)
-    return flux if ok.all() and not flux.mask[good].any() else None
-
-
-def is_binned(m) -> bool:
-    """True if some valid spaxels of ``m`` share a bin (``BINID``): per-spaxel maps such as the
-    emission lines of a HYB10 MAPS file carry a BINID with one spaxel per bin."""
-    if m.binid is None:
-        return False
-    ids = m.binid[m.good]
-    return np.unique(ids).size < ids.size
-
-
 def likelihood(args, m, correlation=None, quiet=False):
     """The likelihood of map ``m``: per spaxel, or over the bins of a binned map (``BINID``).
 
     ``correlation`` replaces ``args.correlation`` (e.g. ``"none"``); ``quiet`` prints nothing.
     """
-    from ..likelihood import EIGEN_MAX_N, BinnedMapLikelihood, MapLikelihood
+    from ..io import read_flux_weights
+    from ..likelihood import BinnedMapLikelihood, MapLikelihood
+    from .correlation import resolve_correlation
 
     choice = args.correlation if correlation is None else correlation
-    corr = _correlation(args, m.shape, choice)
-    scatter_model = None
-    if choice.lower() == "gaussian" and m.n_good <= EIGEN_MAX_N:
-        # The tapered Gaussian is positive-definite, so "auto" would take the banded path, whose
-        # intrinsic scatter is correlated like the noise. A sigma = 1.92 Gaussian claims almost
-        # no noise power at high spatial frequencies, where real maps do have power (white-ish
-        # measurement and model scatter): there, scatter correlated like the noise must grow to
-        # ~14 km/s on 7815-3702 H-alpha and inflates every posterior width ~10x. The eigen path
-        # is the same density without scatter, and its scatter is white (s^2 C + tau^2 I at full
-        # rank), as with the real CORREL matrix; tests/test_cli_fit.py shows the difference.
-        scatter_model = "white"
-    if not is_binned(m):
-        return MapLikelihood(m, corr, scatter_model=scatter_model)
-    flux = _spaxel_flux(args.maps, m)
+    corr = resolve_correlation(choice, args.correlation_ext, m.shape, file=args.maps,
+                               command="bayesifu fit")[0]  # fmt: skip
+    # the scatter model is the likelihoods' default (scatter_model="auto": white where the dense
+    # path fits), so a Python user of MapLikelihood(m, corr) gets this posterior
+    if not m.is_binned:
+        return MapLikelihood(m, corr)
+    flux = read_flux_weights(args.maps, m)
     lik = BinnedMapLikelihood(
         m,
         corr,
         flux=None if flux is None else flux.data,
         spaxel_variance=None if flux is None else flux.variance,
-        scatter_model=scatter_model,
     )
     weights = "uniform" if flux is None else "SPX_MFLUX"
     if not quiet:
@@ -218,7 +167,7 @@ def _lm_start(args, m):
         lambda t: -float(lik.log_prob(mu, scatter=t)), bounds=(1e-3 * rms, rms), method="bounded"
     ).x
     print(
-        f"LM (independent {'bins' if is_binned(m) else 'spaxels'}) from start '{best.start}': "
+        f"LM (independent {'bins' if m.is_binned else 'spaxels'}) from start '{best.start}': "
         + ", ".join(f"{k}={v:.4g}" for k, v in best.values.items())
         + f"; reduced chi-square {best.redchi:.1f}, residual RMS {rms:.3g}; chains start there"
     )
@@ -284,10 +233,9 @@ def _add_provenance(idata, args) -> None:
     from .. import _arviz
     from ..io.provenance import provenance_attrs
     from .checks import cli_options
+    from .correlation import correlation_inputs
 
-    inputs = [args.maps]
-    if args.correlation.lower() not in ("gaussian", "none"):
-        inputs.append(args.correlation)
+    inputs = [args.maps, *correlation_inputs(args.correlation)]
     attrs = provenance_attrs("fit", options=cli_options(args), inputs=inputs,
                              argv=getattr(args, "cmdline", None))  # fmt: skip
     _arviz.update_attrs(idata, attrs)
@@ -304,7 +252,7 @@ def run(args) -> int:
 
     lik = likelihood(args, m)
     module = importlib.import_module(f"bayesifu.models.{args.model}")
-    what = "bins" if is_binned(m) else "spaxels"
+    what = "bins" if m.is_binned else "spaxels"
     print(f"bayesifu fit: {m.name}: {lik.n} {what}, likelihood {lik.method} (dof {lik.dof})")
     lm, rms, tau = _lm_start(args, m) if args.model == "disk" else (None, None, None)
     scatter = _scatter_prior(args, m, lik, rms)
@@ -357,36 +305,10 @@ def plot_pairs(idata, names, path: str, units=None) -> str:
 
 
 def plot_maps(model, params: dict, lik, m, path: str, title: str = "", **kwargs) -> str:
-    """Data, model (at ``params``), residual and whitened-residual maps written to ``path``."""
+    """Data, model (at ``params``), residual and whitened-residual maps
+    (:func:`bayesifu.plots.plot_model_fit`) written to ``path``."""
     from .. import plots
-    from ..sampling import predict
 
-    mu = next(iter(predict(model, dict(params), lik.x, lik.y, lik, **kwargs).values()))
-    binned = hasattr(lik, "bin_model")
-    if binned:  # the model of each bin, shown on its spaxels
-        mu = np.asarray(lik.bin_model(mu))
-    elif mu.size != m.data.size:
-        mu = np.broadcast_to(mu, (lik.n,))
-    else:
-        mu = mu.ravel()[lik.index]
-    white = lik.whiten_spaxels(
-        lik.data - mu, scale=params.get("error_scale", 1.0), scatter=params.get("scatter", 0.0)
-    )
-
-    def as_map(values):
-        if binned:
-            return lik.to_map(values)
-        out = np.full(m.shape, np.nan)
-        out.ravel()[lik.index] = np.asarray(values)
-        return out
-
-    panels = {}
-    if getattr(lik, "method", None) == "diagonal":  # independent: (data - model) / sigma
-        panels = {"titles": plots.INDEPENDENT_TITLES, "whitened_label": "normalised residual"}
-    fig = plots.plot_fit_panels(
-        m, as_map(mu), whitened=as_map(white), unit=m.unit or None, **panels
-    )
-    if title:
-        fig.suptitle(title)
+    fig = plots.plot_model_fit(model, params, lik, m, title=title, **kwargs)
     plots.save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FileFormatError, InputError
+from ..io.detect import detect_format
 from ..io.fitsio import channel_names, extension_names, find_hdu, open_fits
+from .correlation import check_correlation_option
 
 __all__ = ["check_fit_inputs", "parse_channel"]
-
-_SPECIAL_CORRELATIONS = ("gaussian", "none")
 
 
 def parse_channel(channel):
@@ -69,9 +69,11 @@ def _channel_problem(hdu, ext: str, channel) -> str | None:
     return f"--channel {channel}: {ext} has no such channel; choose one of {listed}"
 
 
-def _check_maps(args) -> None:
+def _check_maps(args) -> str:
+    """Check MAPS, ``--ext`` and ``--channel``; returns the format of MAPS."""
     try:
         with open_fits(args.maps) as hdul:
+            kind = detect_format(hdul)
             hdu = find_hdu(hdul, args.ext)
             if hdu is None:
                 present = ", ".join(n for n in extension_names(hdul) if n) or "none"
@@ -83,27 +85,7 @@ def _check_maps(args) -> None:
         raise FileFormatError(f"MAPS: {err}") from err
     if problem:
         raise InputError(problem)
-
-
-def _check_correlation(args) -> None:
-    choice = args.correlation
-    if choice.lower() in _SPECIAL_CORRELATIONS:
-        return
-    if not Path(choice).exists():
-        raise InputError(
-            f"--correlation {choice!r}: no such file (give a FITS file with a CORREL table, "
-            "'gaussian' or 'none')"
-        )
-    try:
-        with open_fits(choice) as hdul:
-            if find_hdu(hdul, args.correlation_ext) is None:
-                present = ", ".join(n for n in extension_names(hdul) if n) or "none"
-                raise InputError(
-                    f"--correlation-ext {args.correlation_ext}: {choice} has no such extension; "
-                    f"extensions: {present}"
-                )
-    except FileFormatError as err:
-        raise FileFormatError(f"--correlation: {err}") from err
+    return kind
 
 
 def check_fit_inputs(args) -> None:
@@ -111,9 +93,10 @@ def check_fit_inputs(args) -> None:
 
     Checks the numbers (chains, draws, warmup, seed, scatter, target acceptance), the output
     path, that MAPS is a readable FITS file with extension ``--ext`` and, for a multi-channel
-    extension, the channel ``--channel``, and the ``--correlation`` file and its extension.
+    extension, the channel ``--channel``, and ``--correlation`` with its extension
+    (:func:`~bayesifu.cli.correlation.check_correlation_option`).
     """
     _check_numbers(args)
     _check_out(args.out)
-    _check_maps(args)
-    _check_correlation(args)
+    kind = _check_maps(args)
+    check_correlation_option(args.correlation, args.correlation_ext, kind, "MAPS")

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import FileFormatError, InputError
 from .checks import check_fits_file, check_out_file, check_positive, cli_options
+from .correlation import add_correlation_options, check_correlation_option, resolve_correlation
 
 __all__ = ["register", "run", "check_binid", "bin_correlation"]
 
@@ -71,17 +72,7 @@ def register(subparsers) -> None:
         help="observed wavelength range to use [Angstrom]",
     )
     p.add_argument("--bins", default=None, help="FITS file with a BINID image (-1 = unused)")
-    p.add_argument(
-        "--correlation",
-        default="measured",
-        help="spatial correlation used to sum the spectra of --bins: 'measured' (from the "
-        "cube's noise; default), 'gaussian' (MaNGA's sigma 1.92 spaxel approximation), 'none' "
-        "(independent spaxels: variances too small for correlated cubes) or a FITS file with a "
-        "correlation table (e.g. a MaNGA LOGCUBE's GCORREL)",
-    )
-    p.add_argument(
-        "--correlation-ext", default="CORREL", help="extension of that table (default CORREL)"
-    )
+    add_correlation_options(p, "measured", use=", used to sum the spectra of --bins")
     p.add_argument("--out", required=True, help="output redshift.fits")
     p.add_argument("--pdf", action="store_true", help="also write the p(z) cube")
     p.add_argument(
@@ -108,7 +99,7 @@ def register(subparsers) -> None:
 
 def check_inputs(args) -> None:  # noqa: C901, PLR0912 -- a flat list of option checks
     """Check the options that need no data (files exist, numbers in range), naming them."""
-    check_fits_file(args.cube, "CUBE")
+    kind = check_fits_file(args.cube, "CUBE")
     for t in args.templates:
         if not Path(t).is_file():
             raise InputError(f"--templates {t!r}: no such file")
@@ -135,8 +126,7 @@ def check_inputs(args) -> None:  # noqa: C901, PLR0912 -- a flat list of option 
         raise InputError(f"--wave-range LO HI: need LO < HI, got {args.wave_range}")
     if args.bins is not None:
         check_fits_file(args.bins, "--bins")
-        if args.correlation not in ("measured", "gaussian", "none"):
-            check_fits_file(args.correlation, "--correlation")
+        check_correlation_option(args.correlation, args.correlation_ext, kind, "CUBE")
 
 
 def _read_z_grid(path) -> np.ndarray:
@@ -175,29 +165,25 @@ def check_binid(binid, spatial_shape) -> np.ndarray:
 
 
 def bin_correlation(args, cube):
-    """The spatial correlation for summing the spectra of ``--bins`` (see ``--correlation``)."""
-    import bayesifu as bi
-
-    what = args.correlation
-    if what == "none":
-        return None, "independent spaxels (--correlation none)"
-    if what == "measured":
-        corr = bi.SpatialCorrelation.measured(cube)
+    """The spatial correlation for summing the spectra of ``--bins`` (see ``--correlation``):
+    ``(correlation or None, how it was summed, source keyword)``."""
+    corr, source, desc = resolve_correlation(
+        args.correlation, args.correlation_ext, cube.spatial_shape, file=args.cube, cube=cube,
+        command="bayesifu redshift",
+    )  # fmt: skip
+    if source == "none":
+        how = (
+            "independent spaxels (--correlation none): their variances leave out the spatial "
+            "covariance and are too small for a correlated cube"
+        )
+    elif source == "measured":
         sig = corr.params.get("sigma", float("nan"))
-        return corr, f"the correlation measured on the cube's noise (Gaussian sigma {sig:.3f})"
-    if what == "gaussian":
-        return bi.SpatialCorrelation.gaussian(cube.spatial_shape), "the Gaussian approximation"
-    if not Path(what).exists():
-        raise InputError(
-            f"--correlation {what!r}: not 'measured', 'gaussian', 'none' or an existing file"
-        )
-    corr = bi.SpatialCorrelation.from_fits(what, ext=args.correlation_ext)
-    if corr.shape != tuple(cube.spatial_shape):
-        raise InputError(
-            f"--correlation {what}: grid {corr.shape} does not match the cube "
-            f"{tuple(cube.spatial_shape)}"
-        )
-    return corr, f"the correlation table {args.correlation_ext} of {what}"
+        how = f"the correlation measured on the cube's noise (Gaussian sigma {sig:.3f})"
+    elif source == "gaussian":  # desc: "Gaussian (sigma ..., rlim ... spaxel)[ (why)]"
+        how = "the Gaussian approximation" + desc.removeprefix("Gaussian")
+    else:
+        how = f"the correlation in the {desc}"
+    return corr, how, source
 
 
 def _templates(args):
@@ -213,10 +199,10 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
     """Run the command; returns the exit status."""
     check_inputs(args)  # before the heavy imports: a bad call answers at once
     from ..io import read_cube
+    from ..plots import plot_pz_zoom, plot_redshift_maps, save_figure
     from ..redshift import log_z_grid, redshift_posterior
     from ..redshift.batch import grid_from
     from ..redshift.io import write_redshift_fits
-    from ..redshift.plots import plot_map, plot_pz
 
     out = Path(args.out)
     cube = read_cube(args.cube)
@@ -231,16 +217,17 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
     kw["workers"] = args.workers
     kw["dispersions"] = tuple(args.dispersions)
     kw["progress"] = not args.no_progress
-    binid = None
+    binid, bin_source = None, "n/a"
     if args.bins:
         from ..binning import bin_spectra
 
         binid = check_binid(read_binid(args.bins), cube.spatial_shape)
-        corr, how = bin_correlation(args, cube)
+        corr, how, source = bin_correlation(args, cube)
         binned = bin_spectra(cube, binid, correlation=corr)
         if not np.array_equal(binned.binning.bin_ids, np.arange(binned.flux.shape[0])):
             raise InputError("--bins: bins must be numbered 0..nbins-1")
         print(f"{binned.flux.shape[0]} bins: spectra summed with {how}")
+        bin_source = args.correlation if source == "file" else source
         post = redshift_posterior(
             binned.flux,
             tpl,
@@ -275,7 +262,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
         "ZMAX": float(z_grid[-1]),
         "DLOG1PZ": (dlog, "grid step in log10(1+z)"),
         "ZPRIOR": "uniform_z",
-        "BINCORR": (args.correlation if args.bins else "n/a", "correlation used to sum --bins"),
+        "BINCORR": (bin_source, "correlation used to sum --bins"),
     }
     pdf = post.pdf.reshape(post.shape + (-1,)) if args.pdf else None
     write_redshift_fits(
@@ -299,19 +286,19 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
     half = (summary.z_hi68 - summary.z_lo68) / 2
     half = half if binid is None else _per_spaxel(half, binid)
     zsys = args.zsys if args.zsys is not None else float(np.nanmedian(zmap[flags == 0]))
-    plot_map(f"{stem}_map.png", zmap, half, flags, zsys)
+    save_figure(plot_redshift_maps(zmap, half, flags, zsys), f"{stem}_map.png", dpi=110)
     spaxels = _choose_spaxels(args.spaxel, cube, zmap.shape)
     rows = [_row(x, y, binid, zmap.shape) for x, y in spaxels]
     keep = [(s, r) for s, r in zip(spaxels, rows, strict=True) if r is not None]
     sel = [r for _, r in keep]
-    plot_pz(
-        f"{stem}_pz.png",
+    fig = plot_pz_zoom(
         post.z_grid,
         post.pdf[sel],
         [f"spaxel x={x}, y={y}" for (x, y), _ in keep],
         local_u=None if post.local_u is None else post.local_u[sel],
         local_logp=None if post.local_logp is None else post.local_logp[sel],
     )
+    save_figure(fig, f"{stem}_pz.png", dpi=100)
     n_ok = int(np.sum(flags == 0))
     print(f"wrote {out} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
     return 0

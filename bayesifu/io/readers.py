@@ -1,9 +1,12 @@
-"""The public readers :func:`read_cube` and :func:`read_map`: detect the format, then dispatch."""
+"""The public readers :func:`read_cube` and :func:`read_map`: detect the format, then dispatch;
+:func:`read_flux_weights` for the luminosity weights of a binned map."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..containers import Cube, Map
-from ..errors import UnsupportedFormatError
+from ..errors import BayesifuError, UnsupportedFormatError
 from .detect import detect_format
 from .fitsio import open_fits
 from .generic import read_generic_cube, read_generic_map
@@ -11,7 +14,7 @@ from .manga_dap import DAP_DEFAULT_MASK_BITS, read_dap_map, read_snrg_map
 from .manga_drp import read_manga_cube
 from .muse import read_muse_cube
 
-__all__ = ["read_cube", "read_map"]
+__all__ = ["read_cube", "read_map", "read_flux_weights"]
 
 _CUBE_READERS = {
     "manga-drp-cube": read_manga_cube,
@@ -111,3 +114,40 @@ def read_map(path, ext=None, channel=None, *, mask_bits=DAP_DEFAULT_MASK_BITS) -
         if kind in ("generic-map", "muse-image"):
             return read_generic_map(hdul, path, ext, channel)
         raise UnsupportedFormatError(f"{path}: not a supported map: it is {_WHAT[kind]}")
+
+
+def read_flux_weights(path, m: Map, ext: str = "SPX_MFLUX") -> Map | None:
+    """The per-spaxel flux of a MAPS file as luminosity weights of the bins of map ``m``.
+
+    A binned DAP quantity (e.g. ``STELLAR_VEL``) is fitted to the stacked spectrum of a bin, so
+    a model of it is the flux-weighted mean over the bin's spaxels, and its errors are
+    correlated between bins through the noise of those spaxels
+    (:class:`~bayesifu.likelihood.BinnedMapLikelihood`: ``flux=w.data``,
+    ``spaxel_variance=w.variance``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The MAPS file ``m`` was read from.
+    m : Map
+        The binned map; the weights must be usable on every one of its valid spaxels.
+    ext : str
+        The flux extension (default ``SPX_MFLUX``, the mean g-band flux of each spaxel).
+
+    Returns
+    -------
+    Map or None
+        ``ext`` with its variance, or None if the file has no such map or it is unusable on a
+        valid spaxel of ``m`` (masked, zero or negative flux, no finite positive variance): the
+        caller then weights uniformly.
+    """
+    try:
+        flux = read_map(path, ext)
+    except BayesifuError:
+        return None
+    if flux.shape != m.shape:
+        return None
+    good = m.good
+    var, data = flux.variance[good], flux.data[good]
+    ok = np.isfinite(var) & (var > 0) & (data > 0)
+    return flux if ok.all() and not flux.mask[good].any() else None

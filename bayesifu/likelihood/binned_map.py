@@ -90,7 +90,11 @@ class BinnedMapLikelihood(CorrelatedNormal):
     spaxel_variance : array_like, shape (ny, nx), optional
         Relative noise variance of each spaxel's spectrum, for the correlation between bins;
         default uniform.
-    method, rank_tol, nugget, solver, scatter_model
+    scatter_model : {"auto", "white", "correlated", None}
+        How an intrinsic scatter enters the covariance of the bins; as for
+        :class:`~bayesifu.likelihood.MapLikelihood` (default ``"auto"``: white when ``method`` is
+        ``"auto"`` and there are at most :data:`~bayesifu.likelihood.EIGEN_MAX_N` bins).
+    method, rank_tol, nugget, solver
         As for :class:`~bayesifu.likelihood.CorrelatedNormal`.
 
     Attributes
@@ -114,7 +118,7 @@ class BinnedMapLikelihood(CorrelatedNormal):
         rank_tol=1e-8,
         nugget=None,
         solver=None,
-        scatter_model=None,
+        scatter_model="auto",
     ):
         if not isinstance(map, Map):
             raise InputError(f"BinnedMapLikelihood needs a bayesifu.Map, got {type(map).__name__}")

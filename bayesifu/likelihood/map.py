@@ -25,7 +25,16 @@ class MapLikelihood(CorrelatedNormal):
         The data, variances and mask.
     correlation : bayesifu.SpatialCorrelation, optional
         Over the same grid; every used spaxel must lie in its footprint. ``None``: independent.
-    method, rank_tol, nugget, solver, scatter_model
+    scatter_model : {"auto", "white", "correlated", None}
+        How an intrinsic scatter :math:`\\tau` enters the covariance (:mod:`.normal`):
+        ``"white"`` :math:`s^2 C_0 + \\tau^2 I` (on the range space of a rank-deficient
+        correlation; eigen path), ``"correlated"`` :math:`D_s R D_s` with :math:`d_i^2 =
+        s^2\\sigma_i^2 + \\tau^2` (banded path). Default ``"auto"``: white when ``method`` is
+        ``"auto"`` and the map has at most :data:`~bayesifu.likelihood.EIGEN_MAX_N` unmasked
+        spaxels; with more, or with an explicit ``method``, the model of the path ``method``
+        gives. ``bayesifu fit`` uses this default, so ``MapLikelihood(m, corr)`` is its
+        likelihood.
+    method, rank_tol, nugget, solver
         As for :class:`CorrelatedNormal`.
     """
 
@@ -38,7 +47,7 @@ class MapLikelihood(CorrelatedNormal):
         rank_tol=1e-8,
         nugget=None,
         solver=None,
-        scatter_model=None,
+        scatter_model="auto",
     ):
         good = np.asarray(map.good)
         if not good.any():

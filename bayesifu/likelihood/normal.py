@@ -68,6 +68,40 @@ condition number exceeds :math:`10^{10}` without one is refused as numerically s
 (nugget-added) correlation is positive-definite with a condition number below :math:`10^{10}`; else
 the eigen path if ``n <= 8000``; else an error suggesting ``nugget="auto"``.
 
+The intrinsic scatter: ``scatter_model``
+----------------------------------------
+The two paths put :math:`\\tau` into the covariance differently, and that is a choice of *model*,
+not of speed, so it is an option of its own:
+
+``"white"``
+    :math:`C = s^2 C_0 + \\tau^2 P`, :math:`P` the projector on the range of :math:`C_0`
+    (:math:`P = I` at full rank): scatter independent from spaxel to spaxel, at every spatial
+    frequency. The eigen path; dense, at most :data:`EIGEN_MAX_N` values.
+``"correlated"``
+    :math:`C = D_s R_\\nu D_s`, :math:`(D_s)_{ii} = \\sqrt{s^2\\sigma_i^2 + \\tau^2}`: scatter with
+    the correlation of the noise. The banded path; any size, positive-definite :math:`R_\\nu`.
+``"auto"`` (the default of :class:`~bayesifu.likelihood.MapLikelihood` and
+:class:`~bayesifu.likelihood.BinnedMapLikelihood`)
+    ``"white"`` when ``method="auto"`` and ``n <= EIGEN_MAX_N``; with more values the dense path
+    does not fit, and the ``method="auto"`` choice above applies (the banded path, so
+    ``"correlated"``); an explicit ``method="eigen"`` or ``"banded"`` gives that path's model.
+    White is preferred because real residuals have power at high spatial frequencies (pixel-scale
+    measurement and model errors) where a smooth correlation such as MaNGA's Gaussian approximation
+    (:math:`\\sigma = 1.92` spaxels) has almost none: scatter correlated like that noise cannot
+    cover it except by growing large (on the H-alpha velocities of 7815-3702, about 14 km/s
+    instead of 1.9, and posterior widths about 10 times larger; ``tests/test_cli_fit.py``
+    reproduces this on simulated noise). Without scatter (:math:`\\tau = 0`) the two models are
+    the same density wherever the correlation has full rank. The price is the dense path's
+    set-up (an eigendecomposition, :math:`O(n^3)`, and ``8 n r`` bytes) where a positive-definite
+    correlation would allow the banded one: ``method="banded"`` (or
+    ``scatter_model="correlated"``) chooses that speed and the correlated model.
+``None`` (the default of :class:`CorrelatedNormal`, the low-level class, whose ``method="auto"``
+keeps choosing by the matrix)
+    The model of whichever path ``method`` chooses (:attr:`CorrelatedNormal.settings` records it).
+
+Without a correlation every model is the same: independent values with variance
+:math:`s^2\\sigma_i^2 + \\tau^2`.
+
 Leave-one-out
 -------------
 :meth:`CorrelatedNormal.pointwise_loo` gives :math:`\\log p(y_i \\mid y_{-i})` for the multivariate
@@ -152,20 +186,25 @@ def _nugget_value(matrix, nugget):
     return nugget
 
 
-def _method_for_scatter(method, scatter_model, independent, name):
+_SCATTER_MODELS = ("auto", "white", "correlated", None)
+
+
+def _method_for_scatter(method, scatter_model, n, independent, name):
     """The factorisation that gives ``scatter_model`` (see :class:`CorrelatedNormal`)."""
-    if scatter_model is None or independent:
-        if scatter_model not in (None, "white", "correlated"):
-            raise InputError(
-                f"{name}: scatter_model must be None, 'white' or 'correlated', got "
-                f"{scatter_model!r}"
-            )
-        return method
-    wanted = {"white": "eigen", "correlated": "banded"}.get(scatter_model)
-    if wanted is None:
+    if scatter_model not in _SCATTER_MODELS:
         raise InputError(
-            f"{name}: scatter_model must be None, 'white' or 'correlated', got {scatter_model!r}"
+            f"{name}: scatter_model must be 'auto', 'white', 'correlated' or None, got "
+            f"{scatter_model!r}"
         )
+    if scatter_model is None or independent:
+        return method
+    if scatter_model == "auto":
+        if method != "auto":  # an explicit factorisation fixes the scatter model
+            return method
+        # white wherever the dense reduced-rank path is affordable; above that only the banded
+        # path (scatter correlated like the noise) scales, and "auto" says why it cannot be used
+        return "eigen" if n <= EIGEN_MAX_N else "auto"
+    wanted = {"white": "eigen", "correlated": "banded"}[scatter_model]
     if method not in ("auto", wanted):
         raise InputError(
             f"{name}: scatter_model={scatter_model!r} needs method={wanted!r} (or 'auto'), "
@@ -230,13 +269,15 @@ class CorrelatedNormal(_AsDistribution):
     solver : {None, "lapack", "scan"}
         Triangular solves of the banded path (:class:`~.factors.BandedFactor`); default
         LAPACK on CPU, the pure-JAX scan on other devices.
-    scatter_model : {None, "white", "correlated"}
-        How an intrinsic scatter :math:`\\tau` enters the covariance. ``"white"``:
-        :math:`s^2 C_0 + \\tau^2 I` (on the range space of a rank-deficient correlation): the
-        reduced-rank (eigen) path, dense, at most :data:`EIGEN_MAX_N` values. ``"correlated"``:
-        :math:`D_s R D_s` with :math:`d_i^2 = s^2\\sigma_i^2 + \\tau^2`, the scatter correlated
-        like the noise: the banded path. ``None`` (default): whichever ``method`` gives
-        (:attr:`settings` records it). Without a correlation both are the same (diagonal).
+    scatter_model : {None, "auto", "white", "correlated"}
+        How an intrinsic scatter :math:`\\tau` enters the covariance (module docstring).
+        ``"white"``: :math:`s^2 C_0 + \\tau^2 I` (on the range space of a rank-deficient
+        correlation), the reduced-rank (eigen) path, dense, at most :data:`EIGEN_MAX_N` values.
+        ``"correlated"``: :math:`D_s R D_s` with :math:`d_i^2 = s^2\\sigma_i^2 + \\tau^2`, the
+        scatter correlated like the noise: the banded path. ``"auto"``: white when ``method`` is
+        ``"auto"`` and ``n <= EIGEN_MAX_N``, else the model of the path ``method`` gives (the
+        default of the map likelihoods). ``None`` (default here): whichever ``method`` gives
+        (:attr:`settings` records it). Without a correlation all are the same (diagonal).
     """
 
     def __init__(  # noqa: PLR0913 -- public API: documented keyword options
@@ -266,7 +307,7 @@ class CorrelatedNormal(_AsDistribution):
         _check_sigma(sigma, name)
         if method not in _METHODS:
             raise InputError(f"method must be one of {_METHODS}, got {method!r}")
-        method = _method_for_scatter(method, scatter_model, correlation is None, name)
+        method = _method_for_scatter(method, scatter_model, data.size, correlation is None, name)
         if method in ("eigen", "banded") and correlation is None:
             method = "diagonal"
         nu = 0.0

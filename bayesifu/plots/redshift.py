@@ -1,25 +1,41 @@
-"""PNG figures of redshift results (``bayesifu redshift``): velocity map and p(z) of spaxels."""
+"""Figures of redshift results (``bayesifu redshift`` writes them as PNGs): the velocity,
+uncertainty and flag maps of a cube, and p(z) of a few spectra with a zoom on the peak.
+
+Each function returns the :class:`~matplotlib.figure.Figure` it drew; write it with
+:func:`~bayesifu.plots.save_figure`.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.colors
+import matplotlib.patches
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
+from ..templates import C_KMS
 
-import matplotlib.patches  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..plots import save_figure  # noqa: E402
-from ..templates import C_KMS  # noqa: E402
-from .summary import describe_flags  # noqa: E402
-
-__all__ = ["plot_map", "plot_pz"]
+__all__ = ["plot_redshift_maps", "plot_pz_zoom"]
 
 
-def plot_map(path, z_map, half68, flags, z_sys):
+def plot_redshift_maps(z_map, half68, flags, z_sys):
     """Three panels: velocity relative to ``z_sys`` (unflagged spaxels), 68 % half-width [km/s]
-    and the flag bits."""
+    and the flag bits (:func:`bayesifu.redshift.summary.describe_flags`).
+
+    Parameters
+    ----------
+    z_map, half68 : ndarray, shape (ny, nx)
+        MAP redshift and half-width of its 68 % interval.
+    flags : ndarray of int, shape (ny, nx)
+        Flag bits (0 = unflagged).
+    z_sys : float
+        Systemic redshift of the velocity panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from ..redshift.summary import describe_flags
+
     vel = C_KMS * (z_map - z_sys) / (1 + z_sys)
     ok = flags == 0
     vmax = 1.5 * np.nanpercentile(np.abs(vel[ok]), 90) if ok.any() else 1.0
@@ -55,13 +71,30 @@ def plot_map(path, z_map, half68, flags, z_sys):
     for ax in axes:
         ax.set_xlabel("x [spaxel]")
         ax.set_ylabel("y [spaxel]")
-    save_figure(fig, path, dpi=110)
+    return fig
 
 
-def plot_pz(path, z_grid, pdf, labels, local_u=None, local_logp=None):
+def plot_pz_zoom(z_grid, pdf, labels, local_u=None, local_logp=None):
     """p(z) of a few spectra: full grid (log scale) and a zoom on the main peak (linear); with
     ``local_u, local_logp [nrows, nloc]`` the zoom also shows the refined local posterior
-    (rescaled to the coarse cell size)."""
+    (rescaled to the coarse cell size). For the shaded intervals of one or a few p(z) on one
+    axes see :func:`~bayesifu.plots.plot_pz`.
+
+    Parameters
+    ----------
+    z_grid : ndarray, shape (nz,)
+        The redshift grid (uniform in log(1+z)).
+    pdf : ndarray, shape (nrows, nz)
+        p(z) per grid cell of each spectrum.
+    labels : list of str
+        One per row.
+    local_u, local_logp : ndarray, shape (nrows, nloc), optional
+        The local refinement: log10(1+z) and log p.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     n = len(labels)
     fig, axes = plt.subplots(
         n, 2, figsize=(12, 3.0 * max(n, 1)), squeeze=False, constrained_layout=True
@@ -95,4 +128,4 @@ def plot_pz(path, z_grid, pdf, labels, local_u=None, local_logp=None):
         ax_zoom.set_xlabel(f"velocity relative to z = {z_grid[k]:.5f} [km/s]")
         ax_zoom.set_ylabel("p(z) per grid cell")
         ax_zoom.set_title(f"zoom on the peak (grid step {C_KMS * np.log(10) * du:.0f} km/s)")
-    save_figure(fig, path, dpi=100)
+    return fig
