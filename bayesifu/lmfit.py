@@ -33,6 +33,7 @@ __all__ = [
     "disk_lm_search",
     "disk_lm_fits",
     "disk_lm_fit",
+    "disk_residual_scatter",
 ]
 
 
@@ -376,3 +377,26 @@ def disk_lm_fit(lik, pa_starts=None) -> LMResult | None:
     None when no start converged inside the disk's domain."""
     fits = disk_lm_fits(lik, pa_starts)
     return fits[0] if fits else None
+
+
+def disk_residual_scatter(lik, fit: LMResult) -> tuple[float, float]:
+    """Residual RMS of a disk fit and the intrinsic scatter that best explains it.
+
+    The disk of ``fit.values`` is evaluated on the likelihood's points (averaged over the bins
+    of a binned likelihood). Returns ``(rms, tau)``: the RMS of the data minus that model, and
+    the scatter :math:`\\tau` in ``[1e-3 rms, rms]`` that maximises ``lik.log_prob(model,
+    scatter=tau)`` [data unit]. With an independent likelihood this is the white scatter that
+    the fit's residuals call for: a start value and a prior scale for the sampler.
+    """
+    from scipy.optimize import minimize_scalar
+
+    from .kinematics import DiskParams, disk_velocity
+
+    x, y = np.asarray(lik.x, dtype=float), np.asarray(lik.y, dtype=float)
+    mu = disk_velocity(x, y, DiskParams(**fit.values))
+    mu = lik.bin_model(mu) if hasattr(lik, "bin_model") else mu
+    rms = float(np.sqrt(np.mean((np.asarray(lik.data) - np.asarray(mu)) ** 2)))
+    best = minimize_scalar(
+        lambda t: -float(lik.log_prob(mu, scatter=t)), bounds=(1e-3 * rms, rms), method="bounded"
+    )
+    return rms, float(best.x)

@@ -76,3 +76,33 @@ def test_bad_input():
         lm_fit(lambda p: p["a"] + p["b"] * jnp.ones(2), {"a": 1.0, "b": 1.0}, data=np.ones(2))
     with pytest.raises(SamplingError, match="non-finite"):
         lm_fit(lambda p: jnp.log(p["a"] - 5.0) * jnp.ones(3), {"a": 1.0}, data=np.ones(3))
+
+
+def test_disk_residual_scatter_against_scipy_stats():
+    """RMS of the disk residuals and the white scatter that maximises the independent normal
+    density, against numpy and scipy.stats on the same residuals."""
+    from types import SimpleNamespace
+
+    from scipy import optimize, stats
+
+    import bayesifu as bi
+    from bayesifu.kinematics import DiskParams, disk_velocity
+    from bayesifu.lmfit import disk_residual_scatter
+
+    rng = np.random.default_rng(3)
+    truth = dict(x0=10.0, y0=9.0, pa=40.0, inc=55.0, vsys=20.0, vmax=180.0, rt=3.0)
+    yy, xx = np.mgrid[0:20, 0:20].astype(float)
+    sigma = 4.0 + 2.0 * rng.random((20, 20))
+    mu = np.asarray(disk_velocity(xx, yy, DiskParams(**truth)))
+    data = mu + rng.normal(size=mu.shape) * np.sqrt(sigma**2 + 7.0**2)
+    lik = bi.MapLikelihood(bi.Map(data, sigma**2), None)
+    rms, tau = disk_residual_scatter(lik, SimpleNamespace(values=truth))
+    resid = (data - mu).ravel()
+    assert rms == pytest.approx(np.sqrt(np.mean(resid**2)), rel=1e-10)
+
+    def nll(t):
+        return -stats.norm.logpdf(resid, scale=np.sqrt(sigma.ravel() ** 2 + t**2)).sum()
+
+    ref = optimize.minimize_scalar(nll, bounds=(1e-3 * rms, rms), method="bounded").x
+    assert tau == pytest.approx(ref, rel=1e-3)
+    assert 5.0 < tau < 9.0  # near the 7 that made the data

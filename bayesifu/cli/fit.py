@@ -142,10 +142,7 @@ def _lm_start(args, m):
     """The multi-start LM disk fit on independent spaxels (bins), printed: ``(fit, rms, tau)``,
     or Nones. ``rms`` is the RMS of its residuals, ``tau`` the white scatter that maximises the
     independent likelihood at the fit [data unit]."""
-    from scipy.optimize import minimize_scalar
-
-    from ..kinematics import DiskParams, disk_velocity
-    from ..lmfit import disk_lm_search
+    from ..lmfit import disk_lm_search, disk_residual_scatter
 
     lik = likelihood(args, m, correlation="none", quiet=True)
     fits, failures = disk_lm_search(lik)
@@ -158,20 +155,13 @@ def _lm_start(args, m):
         )
         return None, None, None
     best = fits[0]
-    mu = disk_velocity(
-        np.asarray(lik.x, float), np.asarray(lik.y, float), DiskParams(**best.values)
-    )
-    mu = lik.bin_model(mu) if hasattr(lik, "bin_model") else mu
-    rms = float(np.sqrt(np.mean((np.asarray(lik.data) - np.asarray(mu)) ** 2)))
-    tau = minimize_scalar(
-        lambda t: -float(lik.log_prob(mu, scatter=t)), bounds=(1e-3 * rms, rms), method="bounded"
-    ).x
+    rms, tau = disk_residual_scatter(lik, best)
     print(
         f"LM (independent {'bins' if m.is_binned else 'spaxels'}) from start '{best.start}': "
         + ", ".join(f"{k}={v:.4g}" for k, v in best.values.items())
         + f"; reduced chi-square {best.redchi:.1f}, residual RMS {rms:.3g}; chains start there"
     )
-    return best, rms, float(tau)
+    return best, rms, tau
 
 
 def _scatter_prior(args, m, lik, rms):
