@@ -66,7 +66,7 @@ _LAZY = {
     ),
     "datasets": ".datasets",
     **dict.fromkeys(
-        ["Band", "Image", "load_band", "read_image"],
+        ["Band", "Image", "PhotometricCube", "load_band", "match_images", "read_image"],
         ".imaging",
     ),
     "imaging": ".imaging",

@@ -14,14 +14,46 @@ sparse linear operators with the exact covariance, and synthetic photometry of I
 
 from .filters import Band, filter_names, load_band, pivot_wavelength
 from .grids import tan_wcs
+from .match import (
+    DegradedCube,
+    MatchedBand,
+    PhotometricCube,
+    degrade_cube,
+    match_image,
+    match_images,
+    matching_operator,
+)
+from .psf import (
+    FWHM_PER_SIGMA,
+    GaussianPSF,
+    ImagePSF,
+    MoffatPSF,
+    convolution_operator,
+    matching_kernel,
+)
 from .read import DEFAULT_UNIT, Image, read_image, to_flux_density
+from .reproject import overlap_operator
 
 __all__ = [
     "Band",
     "DEFAULT_UNIT",
+    "DegradedCube",
+    "FWHM_PER_SIGMA",
+    "GaussianPSF",
     "Image",
+    "ImagePSF",
+    "MatchedBand",
+    "MoffatPSF",
+    "PhotometricCube",
+    "convolution_operator",
+    "degrade_cube",
     "filter_names",
     "load_band",
+    "match_image",
+    "match_images",
+    "matching_kernel",
+    "matching_operator",
+    "overlap_operator",
     "pivot_wavelength",
     "read_image",
     "tan_wcs",
