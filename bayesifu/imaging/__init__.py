@@ -23,6 +23,7 @@ from .match import (
     match_images,
     matching_operator,
 )
+from .photometry import ab_magnitude, band_weights, cube_photometry, synthetic_photometry
 from .psf import (
     FWHM_PER_SIGMA,
     GaussianPSF,
@@ -33,6 +34,7 @@ from .psf import (
 )
 from .read import DEFAULT_UNIT, Image, read_image, to_flux_density
 from .reproject import overlap_operator
+from .synthetic import synthetic_image
 
 __all__ = [
     "Band",
@@ -45,7 +47,10 @@ __all__ = [
     "MatchedBand",
     "MoffatPSF",
     "PhotometricCube",
+    "ab_magnitude",
+    "band_weights",
     "convolution_operator",
+    "cube_photometry",
     "degrade_cube",
     "filter_names",
     "load_band",
@@ -56,6 +61,8 @@ __all__ = [
     "overlap_operator",
     "pivot_wavelength",
     "read_image",
+    "synthetic_image",
+    "synthetic_photometry",
     "tan_wcs",
     "to_flux_density",
 ]
