@@ -17,6 +17,7 @@ from .grids import tan_wcs
 from .match import (
     DegradedCube,
     MatchedBand,
+    MatchingPieces,
     PhotometricCube,
     degrade_cube,
     match_image,
@@ -45,6 +46,7 @@ __all__ = [
     "Image",
     "ImagePSF",
     "MatchedBand",
+    "MatchingPieces",
     "MoffatPSF",
     "PhotometricCube",
     "ab_magnitude",
