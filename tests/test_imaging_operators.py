@@ -202,3 +202,28 @@ def test_operator_is_sparse_at_scale():
     assert isinstance(band.factor, sp.csr_array)
     assert band.factor.nnz < 0.15 * band.covariance.nnz
     assert band.covariance.nnz < 0.2 * 100**4
+
+
+def test_moffat_kernel_turns_the_source_psf_into_the_target():
+    pytest.importorskip("photutils")
+    src, tgt = MoffatPSF(1.0, beta=3.0), MoffatPSF(1.5, beta=3.0)
+    k = matching_kernel(src, tgt, 0.2)
+    size = 61
+    out = convolve2d(src.image(0.2, size), k, mode="same")
+    ref = tgt.image(0.2, size)
+    assert np.abs(out - ref).max() < 0.02 * ref.max()
+
+
+def test_photometric_cube_feeds_sed_bins():
+    rng = np.random.default_rng(7)
+    target = tan_wcs(CENTER, 0.2, (24, 30))
+    ims = []
+    for name, fwhm in (("sdss-g", 1.2), ("sdss-r", 1.1), ("sdss-i", 1.0)):
+        im = _image(rng, fwhm)
+        ims.append(Image(im.data * 50, im.variance, im.wcs, load_band(name, fwhm), name=name))
+    pc = match_images(ims, (target, (24, 30)), 1.4)
+    cube = pc.to_cube()
+    assert np.all(np.diff(cube.wave) > 0) and cube.shape == (3, 24, 30)
+    rho, _ = pc.correlation(1)
+    bins = bi.sed_bins(cube, target_sn=30, min_diameter=2, correlation=rho)
+    assert bins.n_bins >= 1 and np.all(bins.sn >= 30 * (1 - 1e-9))
