@@ -139,3 +139,52 @@ def test_bad_calls_exit_1_naming_the_input(files, tmp_path, capsys):
         assert rc == 1, (extra, err)
         assert err.startswith("bayesifu match: error:") and len(err.strip().splitlines()) == 1
         assert re.search(pattern, err), (pattern, err)
+
+
+def test_degraded_cube_is_written_and_reads_back(files, capsys):
+    cube_path, paths, folder = files
+    out, deg = folder / "m2.fits", folder / "degraded.fits"
+    rc = main(
+        [
+            "match",
+            *map(str, paths),
+            "--cube",
+            str(cube_path),
+            "--out",
+            str(out),
+            "--cube-fwhm",
+            "0.8",
+            "--degraded-cube",
+            str(deg),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    back = bi.read_cube(deg)
+    cube = bi.read_cube(cube_path)
+    ref = bi.imaging.degrade_cube(cube, 0.8, 1.2)  # the broadest image PSF is the target
+    assert back.shape == cube.shape and back.wave_medium == cube.wave_medium
+    good = ~back.mask[100]
+    np.testing.assert_allclose(back.flux[100][good], ref.cube.flux[100][good], rtol=1e-5)
+    np.testing.assert_allclose(back.variance[100][good], ref.cube.variance[100][good], rtol=1e-5)
+    with fits.open(deg) as hdul:
+        np.testing.assert_allclose(hdul["KERNEL"].data, ref.kernel)
+    # a cube PSF broader than the target is refused, naming the cube
+    rc = main(
+        [
+            "match",
+            str(paths[0]),
+            "--cube",
+            str(cube_path),
+            "--out",
+            str(folder / "m3.fits"),
+            "--cube-fwhm",
+            "1.5",
+            "--target-fwhm",
+            "1.3",
+            "--no-progress",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 1 and "muse-abell478-cutout.fits.gz: its PSF" in err and "broader" in err

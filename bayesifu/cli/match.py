@@ -60,6 +60,20 @@ def register(subparsers):
         help="common Gaussian PSF FWHM [arcsec] (default: the broadest image PSF)",
     )
     p.add_argument(
+        "--cube-fwhm",
+        type=float,
+        default=None,
+        help="PSF FWHM of CUBE [arcsec]: the target must be at least as broad (default: unknown, "
+        "not checked)",
+    )
+    p.add_argument(
+        "--degraded-cube",
+        default=None,
+        metavar="PATH",
+        help="also write CUBE convolved to the target PSF (needs --cube-fwhm) as a generic cube "
+        "with its kernel (default: none)",
+    )
+    p.add_argument(
         "--covariance",
         choices=["factor", "full", "none"],
         default="factor",
@@ -109,6 +123,12 @@ def run(args) -> int:
             check_positive(f, "--psf-fwhm", "[arcsec]")
     if args.target_fwhm is not None:
         check_positive(args.target_fwhm, "--target-fwhm", "[arcsec]")
+    if args.cube_fwhm is not None:
+        check_positive(args.cube_fwhm, "--cube-fwhm", "[arcsec]")
+    if args.degraded_cube is not None:
+        if args.cube_fwhm is None:
+            raise InputError("--degraded-cube needs --cube-fwhm (the PSF of CUBE)")
+        check_out_file(args.degraded_cube, args.overwrite, "--degraded-cube")
     check_out_file(args.out, args.overwrite)
     for path in args.images:
         check_fits_file(path, "IMAGE")
@@ -127,12 +147,21 @@ def run(args) -> int:
             raise InputError(f"IMAGE {path}: no PSF FWHM in its header; give --psf-fwhm")
         images.append(im)
 
+    target = args.target_fwhm
+    if target is None and args.cube_fwhm is not None:
+        target = max([args.cube_fwhm, *(im.band.psf_fwhm for im in images)])
+    if args.cube_fwhm is not None and target < args.cube_fwhm:
+        raise InputError(
+            f"--cube {args.cube}: its PSF (--cube-fwhm {args.cube_fwhm:g} arcsec) is broader "
+            f"than the target PSF ({target:g} arcsec)"
+        )
+
     def report(name):
         if args.progress:
             print(f"bayesifu match: matched {name}", file=sys.stderr)
 
     matched = match_images(
-        images, cube, args.target_fwhm, covariance=args.covariance != "none", progress=report
+        images, cube, target, covariance=args.covariance != "none", progress=report
     )
     write_photometric_cube(
         matched,
@@ -146,6 +175,24 @@ def run(args) -> int:
             "argv": args.cmdline,
         },
     )
+    if args.degraded_cube is not None:
+        from ..imaging import degrade_cube
+        from ..imaging.fitsio import write_degraded_cube
+
+        degraded = degrade_cube(cube, args.cube_fwhm, matched.target_psf)
+        write_degraded_cube(
+            degraded,
+            args.degraded_cube,
+            target_fwhm=matched.target_psf.fwhm,
+            overwrite=args.overwrite,
+            provenance={
+                "command": "match",
+                "options": cli_options(args),
+                "inputs": [*args.images, args.cube],
+                "argv": args.cmdline,
+            },
+        )
+        print(f"wrote {args.degraded_cube}: CUBE degraded to the target PSF")
     n_good = int((~matched.mask).all(axis=0).sum())
     print(
         f"wrote {args.out}: {n} band(s) on {cube.spatial_shape[0]}x{cube.spatial_shape[1]} "

@@ -24,7 +24,12 @@ from ..io.fitsio import celestial_wcs, find_hdu, get_hdu, open_fits
 from .filters import load_band
 from .psf import GaussianPSF
 
-__all__ = ["write_photometric_cube", "read_photometric_cube", "COVARIANCE_CHOICES"]
+__all__ = [
+    "write_photometric_cube",
+    "read_photometric_cube",
+    "write_degraded_cube",
+    "COVARIANCE_CHOICES",
+]
 
 COVARIANCE_CHOICES = ("factor", "full", "none")
 
@@ -141,3 +146,39 @@ def read_photometric_cube(path):
         [],
         [str(s).strip() for s in table["SOURCE"]],
     )
+
+
+def write_degraded_cube(degraded, path, *, target_fwhm=None, provenance=None, overwrite=False):
+    """Write a :class:`~bayesifu.imaging.DegradedCube` as a generic cube that
+    :func:`bayesifu.read_cube` reads back: ``FLUX``, ``VAR`` (the diagonal of each channel's
+    covariance; 0 where masked), ``MASK`` (1 = incomplete), ``WAVE`` [Angstrom] and the matching
+    ``KERNEL`` (with the input cube's correlation it gives every channel's covariance,
+    :math:`\\mathbf K\\mathbf S\\boldsymbol\\rho\\mathbf S\\mathbf K^{\\rm T}`)."""
+    from ..io.provenance import add_provenance
+
+    cube = degraded.cube
+    header = cube.wcs.to_header() if cube.wcs is not None else fits.Header()
+    primary = fits.PrimaryHDU()
+    if target_fwhm is not None:
+        primary.header["TARGFWHM"] = (float(target_fwhm), "[arcsec] PSF FWHM after degrading")
+    if provenance is not None:
+        add_provenance(primary.header, **provenance)
+    flux_header = header.copy()
+    flux_header["BUNIT"] = str(cube.unit)
+    mask = np.asarray(cube.mask, dtype=bool)
+    wave_hdu = fits.ImageHDU(np.asarray(cube.wave, dtype=float), name="WAVE")
+    wave_hdu.header["MEDIUM"] = cube.wave_medium
+    wave_hdu.header["BUNIT"] = "Angstrom"
+    hdus = [
+        primary,
+        fits.ImageHDU(np.asarray(cube.flux, dtype=np.float32), header=flux_header, name="FLUX"),
+        fits.ImageHDU(
+            np.where(mask, 0.0, cube.variance).astype(np.float32), header=header, name="VAR"
+        ),
+        fits.ImageHDU(mask.astype(np.uint8), header=header, name="MASK"),
+        wave_hdu,
+    ]
+    if degraded.kernel is not None:
+        hdus.append(fits.ImageHDU(degraded.kernel, name="KERNEL"))
+    write_atomic(path, lambda tmp: fits.HDUList(hdus).writeto(tmp), overwrite=overwrite)
+    return path

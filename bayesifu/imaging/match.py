@@ -418,12 +418,15 @@ class DegradedCube:
         The correlation of the input cube (``None``: independent spaxels).
     input_variance : numpy.ndarray
         The input variance [nwave, ny, nx] (zero where masked).
+    kernel : numpy.ndarray, optional
+        The matching kernel on the cube's spaxels.
     """
 
     cube: Cube
     operator: sp.csr_array
     correlation: SpatialCorrelation | None
     input_variance: np.ndarray
+    kernel: np.ndarray | None = None
 
     def covariance(self, k: int) -> sp.csr_array:
         """The covariance of channel ``k``, :math:`\\mathbf K\\mathbf S\\boldsymbol\\rho\\mathbf
@@ -491,4 +494,4 @@ def degrade_cube(
         name=f"{cube.name} degraded",
         meta=dict(cube.meta),
     )
-    return DegradedCube(degraded, op, correlation, var.reshape(nwave, ny, nx))
+    return DegradedCube(degraded, op, correlation, var.reshape(nwave, ny, nx), kernel)
