@@ -125,3 +125,25 @@ def test_bad_images_name_the_input(tmp_path, image_data):
         read_image(novar, band="sdss-r")
     with pytest.raises(InputError, match="not a flux density"):
         read_image(novar, band="sdss-r", unit="km/s", variance=var)
+
+
+def test_psf_image_from_a_file_drives_the_matching(tmp_path):
+    from bayesifu.imaging import GaussianPSF, ImagePSF, match_image, read_psf
+
+    rng = np.random.default_rng(3)
+    data, var = rng.uniform(1, 2, (30, 30)), np.full((30, 30), 0.1)
+    psf_path = tmp_path / "psf.fits"
+    hdr = fits.Header({"PIXSCALE": 0.2})
+    fits.PrimaryHDU(GaussianPSF(1.0).image(0.2, 41), header=hdr).writeto(psf_path)
+    img = _write(tmp_path / "p.fits", data, extra=[("VARIANCE", var)])
+    im = read_image(img, band="sdss-r", psf=psf_path)
+    assert isinstance(im.meta["psf"], ImagePSF)
+    assert im.band.psf_fwhm == pytest.approx(1.0, rel=0.02)
+    target = tan_wcs((150.0, 2.0), 0.2, (8, 8))
+    by_image = match_image(im, target, (8, 8), 1.6)
+    by_fwhm = match_image(read_image(img, band="sdss-r", psf_fwhm=1.0), target, (8, 8), 1.6)
+    np.testing.assert_allclose(by_image.data, by_fwhm.data, rtol=0.02)
+    no_scale = tmp_path / "noscale.fits"
+    fits.PrimaryHDU(GaussianPSF(1.0).image(0.2, 41)).writeto(no_scale)
+    with pytest.raises(FileFormatError, match="noscale.fits: the PSF image has no pixel scale"):
+        read_psf(no_scale)

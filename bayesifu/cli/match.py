@@ -46,6 +46,14 @@ def register(subparsers):
         help="PSF FWHM of each image [arcsec] (default: each image's PSF_FWHM/SEEING keyword)",
     )
     p.add_argument(
+        "--psf-image",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="FITS PSF image of each image (pixel scale from its WCS or PSFSCALE/PIXSCALE), "
+        "matched with a windowed Fourier-ratio kernel (default: Gaussians of the FWHM)",
+    )
+    p.add_argument(
         "--zeropoint",
         nargs="+",
         type=float,
@@ -118,6 +126,7 @@ def run(args) -> int:
     bands = _per_image(args.band, "--band", n)
     fwhms = _per_image(args.psf_fwhm, "--psf-fwhm", n)
     zps = _per_image(args.zeropoint, "--zeropoint", n)
+    psfs = _per_image(args.psf_image, "--psf-image", n)
     for f in fwhms:
         if f is not None:
             check_positive(f, "--psf-fwhm", "[arcsec]")
@@ -141,8 +150,10 @@ def run(args) -> int:
     cube = read_cube(args.cube)
     unit = _cube_unit(cube)
     images = []
-    for path, band, fwhm, zp in zip(args.images, bands, fwhms, zps, strict=True):
-        im = read_image(path, band, unit=args.unit, zeropoint=zp, psf_fwhm=fwhm, out_unit=unit)
+    for path, band, fwhm, zp, psf in zip(args.images, bands, fwhms, zps, psfs, strict=True):
+        im = read_image(
+            path, band, unit=args.unit, zeropoint=zp, psf_fwhm=fwhm, psf=psf, out_unit=unit
+        )
         if im.band.psf_fwhm is None:
             raise InputError(f"IMAGE {path}: no PSF FWHM in its header; give --psf-fwhm")
         images.append(im)

@@ -32,6 +32,7 @@ from .psf import (
     MoffatPSF,
     convolution_operator,
     matching_kernel,
+    read_psf,
 )
 from .read import DEFAULT_UNIT, Image, read_image, to_flux_density
 from .reproject import overlap_operator
@@ -63,6 +64,7 @@ __all__ = [
     "overlap_operator",
     "pivot_wavelength",
     "read_image",
+    "read_psf",
     "synthetic_image",
     "synthetic_photometry",
     "tan_wcs",

@@ -34,6 +34,7 @@ __all__ = [
     "MoffatPSF",
     "ImagePSF",
     "as_psf",
+    "read_psf",
     "matching_kernel",
     "convolution_operator",
     "FWHM_PER_SIGMA",
@@ -251,3 +252,51 @@ def convolution_operator(kernel, shape, mask=None):
     op = sp.csr_array((vals, (rows, cols)), shape=(ny * nx, ny * nx))
     op.sum_duplicates()
     return op, used.reshape(ny, nx)
+
+
+#: Header keywords read for the pixel scale [arcsec] of a PSF image without a celestial WCS.
+PSF_SCALE_KEYS = ("PSFSCALE", "PIXSCALE", "PIXSCAL", "SECPIX")
+
+
+def read_psf(path, pixel_scale=None, ext=None) -> ImagePSF:
+    """Read a PSF image (odd, square, centred) from a FITS file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file.
+    pixel_scale : float, optional
+        Its pixel size [arcsec]; default from the celestial WCS or the keywords
+        :data:`PSF_SCALE_KEYS`.
+    ext : int or str, optional
+        The extension; default the first 2-D image.
+
+    Raises
+    ------
+    FileFormatError
+        No 2-D image or no pixel scale, naming the file.
+    """
+    from ..errors import FileFormatError
+    from ..io.fitsio import celestial_wcs, open_fits, spaxel_scale
+
+    with open_fits(path) as hdul:
+        hdus = [hdul[ext]] if ext is not None else list(hdul)
+        hdu = next(
+            (h for h in hdus if h.is_image and h.data is not None and h.data.ndim == 2), None
+        )
+        if hdu is None:
+            raise FileFormatError(f"{path}: no 2-D PSF image found")
+        array = np.array(hdu.data, dtype=float)
+        if pixel_scale is None:
+            wcs = celestial_wcs(hdu.header)
+            if wcs is not None:
+                pixel_scale = spaxel_scale(wcs)
+            else:
+                key = next((k for k in PSF_SCALE_KEYS if k in hdu.header), None)
+                if key is None:
+                    raise FileFormatError(
+                        f"{path}: the PSF image has no pixel scale (WCS or "
+                        f"{'/'.join(PSF_SCALE_KEYS)}); give it [arcsec]"
+                    )
+                pixel_scale = float(hdu.header[key])
+    return ImagePSF(array, float(pixel_scale), name=str(path))

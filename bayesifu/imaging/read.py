@@ -294,6 +294,7 @@ def read_image(
     unit=None,
     zeropoint=None,
     psf_fwhm=None,
+    psf=None,
     out_unit=DEFAULT_UNIT,
 ) -> Image:
     """Read one band of imaging from a FITS file into an :class:`Image`.
@@ -318,6 +319,10 @@ def read_image(
         AB zero point for count units; default from the header (:data:`ZEROPOINT_KEYS`).
     psf_fwhm : float, optional
         PSF FWHM [arcsec]; default the header's ``PSF_FWHM``/``SEEING``/``FWHM``.
+    psf : PSF object or str or path-like, optional
+        The image's PSF as a :class:`~bayesifu.imaging.psf.ImagePSF`, Moffat or Gaussian PSF, or
+        a FITS file with the PSF image (:func:`~bayesifu.imaging.psf.read_psf`); used for the
+        matching kernel instead of a Gaussian of ``psf_fwhm``.
     out_unit : str or astropy.units.Unit
         The flux-density unit (per pixel) of the result.
 
@@ -354,6 +359,13 @@ def read_image(
         if psf_fwhm is None:
             psf_fwhm = _header_value(headers, _PSF_KEYS)
         header = hdu.header.copy()
+    meta = {}
+    if psf is not None:
+        from .psf import as_psf, read_psf
+
+        psf = as_psf(psf) if not isinstance(psf, (str, Path)) else read_psf(psf)
+        meta["psf"] = psf
+        psf_fwhm = psf.fwhm
     band = load_band(band, psf_fwhm)
     factor = to_flux_density(unit, band, wcs, zeropoint=zeropoint, out_unit=out_unit, where=where)
     return Image(
@@ -364,6 +376,7 @@ def read_image(
         unit=out_unit,
         name=where,
         meta={
+            **meta,
             "header": header,
             "unit_in": str(unit),
             "factor": factor,
