@@ -105,8 +105,9 @@ class MatchingPieces:
 
     :math:`\\mathbf G\\mathbf G^{\\rm T}` lives on the image grid (few taps per row) and
     :math:`\\mathbf R` has a few entries per row, whereas :math:`\\mathbf F\\mathbf F^{\\rm T}`
-    with :math:`\\mathbf F = \\mathbf R\\mathbf G` multiplies long rows by long columns (about
-    15x the work at the scales of ``benchmarks/bench_match.py``). Same result, exactly.
+    with :math:`\\mathbf F = \\mathbf R\\mathbf G` multiplies long rows by long columns; measured
+    1.1-2x faster on the bands of ``benchmarks/bench_match.py`` (100 x 100 and 150 x 150 grids),
+    the same result to round-off. Either way the cost is dominated by the size of the result.
     """
 
     resample: sp.csr_array
