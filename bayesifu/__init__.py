@@ -65,8 +65,13 @@ _LAZY = {
         ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"], ".surfaces"
     ),
     "datasets": ".datasets",
+    **dict.fromkeys(
+        ["Band", "Image", "PhotometricCube", "load_band", "match_images", "read_image"],
+        ".imaging",
+    ),
+    "imaging": ".imaging",
 }
-_SUBPACKAGES = {"simulate", "datasets"}
+_SUBPACKAGES = {"simulate", "datasets", "imaging"}
 
 __all__ = [
     "BayesifuError",
