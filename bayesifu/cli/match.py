@@ -120,8 +120,9 @@ def _cube_unit(cube):
     return unit if unit.is_equivalent(DEFAULT_UNIT) else DEFAULT_UNIT
 
 
-def run(args) -> int:
-    """Run the command."""
+def _check_args(args) -> tuple[list, list, list, list]:
+    """Check the options before any file is read: the per-image lists
+    ``(bands, fwhms, zeropoints, psf images)``."""
     n = len(args.images)
     bands = _per_image(args.band, "--band", n)
     fwhms = _per_image(args.psf_fwhm, "--psf-fwhm", n)
@@ -142,22 +143,27 @@ def run(args) -> int:
     for path in args.images:
         check_fits_file(path, "IMAGE")
     check_fits_file(args.cube, "--cube")
+    return bands, fwhms, zps, psfs
 
-    from ..imaging import match_images, read_image
-    from ..imaging.fitsio import write_photometric_cube
-    from ..io import read_cube
 
-    cube = read_cube(args.cube)
-    unit = _cube_unit(cube)
+def _read_images(args, per_image, unit) -> list:
+    """The images in the cube's flux unit, each with a PSF FWHM."""
+    from ..imaging import read_image
+
     images = []
-    for path, band, fwhm, zp, psf in zip(args.images, bands, fwhms, zps, psfs, strict=True):
+    for path, band, fwhm, zp, psf in zip(args.images, *per_image, strict=True):
         im = read_image(
             path, band, unit=args.unit, zeropoint=zp, psf_fwhm=fwhm, psf=psf, out_unit=unit
         )
         if im.band.psf_fwhm is None:
             raise InputError(f"IMAGE {path}: no PSF FWHM in its header; give --psf-fwhm")
         images.append(im)
+    return images
 
+
+def _target_fwhm(args, images) -> float | None:
+    """The target PSF FWHM [arcsec]: ``--target-fwhm``, else the broadest of the cube's and
+    the images' PSFs when ``--cube-fwhm`` is given (None: the broadest image PSF)."""
     target = args.target_fwhm
     if target is None and args.cube_fwhm is not None:
         target = max([args.cube_fwhm, *(im.band.psf_fwhm for im in images)])
@@ -166,6 +172,19 @@ def run(args) -> int:
             f"--cube {args.cube}: its PSF (--cube-fwhm {args.cube_fwhm:g} arcsec) is broader "
             f"than the target PSF ({target:g} arcsec)"
         )
+    return target
+
+
+def run(args) -> int:
+    """Run the command."""
+    from ..imaging import match_images
+    from ..imaging.fitsio import write_photometric_cube
+    from ..io import read_cube
+
+    per_image = _check_args(args)
+    cube = read_cube(args.cube)
+    images = _read_images(args, per_image, _cube_unit(cube))
+    target = _target_fwhm(args, images)
 
     def report(name):
         if args.progress:
@@ -205,8 +224,9 @@ def run(args) -> int:
         )
         print(f"wrote {args.degraded_cube}: CUBE degraded to the target PSF")
     n_good = int((~matched.mask).all(axis=0).sum())
+    ny, nx = cube.spatial_shape
     print(
-        f"wrote {args.out}: {n} band(s) on {cube.spatial_shape[0]}x{cube.spatial_shape[1]} "
+        f"wrote {args.out}: {len(images)} band(s) on {ny}x{nx} "
         f"spaxels at FWHM {matched.target_psf.fwhm:.3g} arcsec ({n_good} spaxels complete in "
         "every band)"
     )

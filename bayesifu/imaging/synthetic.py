@@ -23,7 +23,7 @@ from .reproject import overlap_operator
 __all__ = ["synthetic_image"]
 
 
-def synthetic_image(
+def synthetic_image(  # noqa: PLR0913 -- public API: documented keyword options
     cube: Cube,
     band,
     *,
