@@ -35,6 +35,7 @@ def test_nuts_matches_grid_posterior(data_dir, snr):
     assert abs(lo - s.z_lo68[0]) < 0.35 * s.z_std[0] and abs(hi - s.z_hi68[0]) < 0.35 * s.z_std[0]
 
 
+@pytest.mark.slow  # compile-bound (about 50 s of XLA compilation on 2 cores), like test_main_runs
 def test_main_runs_through_bayesifu_sample(data_dir, capsys):
     """The program's main() with tiny counts: ArviZ results with z, the whitened u and the
     coefficients as a deterministic site."""
