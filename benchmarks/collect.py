@@ -18,6 +18,11 @@ ORDER = [
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
     ("fit_cli.md", "uv run python benchmarks/bench_fit_cli.py"),
+    (
+        "refactor.md",
+        "git worktree add /tmp/before 3f9190c && (cd /tmp/before && uv sync) && "
+        "uv run python benchmarks/bench_refactor.py --before /tmp/before",
+    ),
     ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
     ("redshift_flags.md", "uv run python benchmarks/redshift_flags.py"),
     (
