@@ -200,6 +200,14 @@ class RedshiftPosterior:
         return coeffs, np.einsum("sp,sp->s", coeffs, colsum)
 
     @property
+    def partial_templates(self) -> list[str]:
+        """Names of the continuum template basis vectors that do not cover every channel in use
+        at every redshift of the grid (zero outside their range, with a proper amplitude prior)."""
+        d = self._design
+        short = ~d.complete & ~d.templates.is_line
+        return [n for n, f in zip(d.templates.names, short, strict=True) if f]
+
+    @property
     def pdf(self) -> np.ndarray:
         """Posterior probability of each grid cell, shape (n, nz) (sums to one)."""
         return np.exp(self.logpdf)
