@@ -233,8 +233,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _z_grid(args, tpl) -> np.ndarray:
-    """The redshift grid of ``--z-grid`` (at the templates' step if not uniform in log(1+z)) or
-    of ``--zmin``/``--zmax``/``--dz``."""
+    """The redshift grid of ``--z-grid`` or of ``--zmin``/``--zmax``/``--dz``."""
     from ..redshift import log_z_grid
     from ..redshift.batch import grid_from
 
@@ -245,8 +244,7 @@ def _z_grid(args, tpl) -> np.ndarray:
 
 
 def _posterior(args, cube, tpl, z_grid):
-    """The redshift posterior of every spaxel, or of the summed spectra of ``--bins``:
-    ``(posterior, bin-id map or None, correlation keyword of the sums)``."""
+    """The posterior of every spaxel or ``--bins`` sum: ``(posterior, binid or None, BINCORR)``."""
     from ..redshift import redshift_posterior
 
     kw = dict(npoly=args.npoly, wave_range=args.wave_range, chunk_size=args.chunk_size)
@@ -270,8 +268,7 @@ def _posterior(args, cube, tpl, z_grid):
 
 
 def _binned_spectra(args, cube, binid):
-    """The spectra of ``--bins`` summed with the ``--correlation`` (said on stdout):
-    ``(binned spectra, correlation keyword)``."""
+    """The ``--bins`` spectra summed with ``--correlation`` (said): ``(binned, BINCORR)``."""
     from ..binning import bin_spectra
 
     corr, how, source = bin_correlation(args, cube)
@@ -350,8 +347,7 @@ def _plot_maps(args, zmap, half, flags, zsys) -> None:
 
 
 def _plot_chosen_pz(args, cube, post, binid, shape) -> None:
-    """Write ``<out>_pz.png``: p(z) of the ``--spaxel`` spaxels (default: a bright and a faint
-    one); spaxels in no bin are left out."""
+    """Write ``<out>_pz.png``: p(z) of the chosen spaxels (those in no bin left out)."""
     from ..plots import plot_pz_zoom, save_figure
 
     spaxels = _choose_spaxels(args.spaxel, cube, shape)
@@ -378,8 +374,7 @@ def _row(x, y, binid, shape):
 
 
 def _choose_spaxels(given, cube, shape):
-    """The ``--spaxel`` list as ``(x, y)``; default: the brightest and the faintest spaxel
-    in the 100 channels at the middle of the cube."""
+    """The ``--spaxel`` list as ``(x, y)``; default: the brightest and faintest at mid-cube."""
     if given:
         try:
             return [tuple(int(v) for v in s.split(",")) for s in given]

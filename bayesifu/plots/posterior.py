@@ -52,6 +52,7 @@ def central_intervals(z_grid, pdf, levels=LEVELS):
 
 
 def _as_curves(z_grid, pdf):
+    """The grid and the curves as float arrays ``(nz,)`` and ``(n_curves, nz)``, checked."""
     z_grid = np.asarray(z_grid, dtype=float)
     pdf = np.atleast_2d(np.asarray(pdf, dtype=float))
     if z_grid.ndim != 1 or pdf.shape[-1] != z_grid.size or pdf.ndim != 2:
@@ -64,6 +65,7 @@ def _as_curves(z_grid, pdf):
 
 
 def _per_curve(value, n, name):
+    """``value`` as a list of ``n`` entries (None, one common float, or one float per curve)."""
     if value is None:
         return [None] * n
     value = np.asarray(value, dtype=float)

@@ -201,8 +201,10 @@ class RedshiftPosterior:
 
     @property
     def partial_templates(self) -> list[str]:
-        """Names of the continuum template basis vectors that do not cover every channel in use
-        at every redshift of the grid (zero outside their range, with a proper amplitude prior)."""
+        """Names of the continuum template vectors that miss some channel in use at some z.
+
+        They are zero outside their range and have a proper amplitude prior.
+        """
         d = self._design
         short = ~d.complete & ~d.templates.is_line
         return [n for n, f in zip(d.templates.names, short, strict=True) if f]
