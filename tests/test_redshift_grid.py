@@ -452,3 +452,26 @@ def test_dispersion_mixture_is_the_average_of_proper_marginals():
     assert post.dispersion_map[0] in (0.0, 150.0)
     with pytest.raises(InputError, match="dispersions"):
         bi.redshift_posterior(flux, tpl, z_grid, dispersions=(-5.0,), **kw)
+
+
+def test_partial_templates_are_the_continuum_vectors_short_of_the_data_at_some_z():
+    """Reference: a template covers every channel at every z of the grid iff its rest range
+    holds wave / (1 + z) for all z, i.e. from wave_min / (1 + zmax) to wave_max / (1 + zmin)."""
+    base = smooth_templates(2, seed=5)
+    flux_t = np.vstack([base.flux, smooth_templates(1, seed=6).flux])
+    flux_t[2, 1800:] = np.nan
+    tpl = Templates(base.loglam0, base.dloglam, flux_t, ["a", "b", "short"])
+    wave = np.linspace(5600.0, 6200.0, 150)
+    z_grid = log_z_grid(0.0, 0.4, 1e-3)
+    flux = np.ones((1, wave.size))
+    post = bi.redshift_posterior(
+        flux, tpl, z_grid, wave=wave, ivar=np.ones_like(flux), medium="vacuum", npoly=1,
+        independent=False, dispersions=(0.0,), refine=False,
+    )  # fmt: skip
+    expected = []
+    for name, f in zip(tpl.names, tpl.flux, strict=True):
+        lam = 10 ** tpl.loglam[np.isfinite(f)]
+        if not (lam[0] <= wave[0] / (1 + z_grid[-1]) and lam[-1] >= wave[-1] / (1 + z_grid[0])):
+            expected.append(name)
+    assert expected == ["short"]
+    assert post.partial_templates == expected

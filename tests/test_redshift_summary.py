@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from bayesifu.errors import ShapeError
-from bayesifu.redshift import FLAGS, describe_flags, log_z_grid, summarize
+from bayesifu.redshift import FLAGS, describe_flags, log_z_grid, per_spaxel, summarize
 
 ZG = log_z_grid(0.0, 0.2, 1e-4)
 U = np.log10(1 + ZG)
@@ -89,3 +89,20 @@ def test_velocity_and_reshape():
 def test_shape_mismatch():
     with pytest.raises(ShapeError, match="summarize"):
         summarize(ZG, np.zeros((2, 5)), np.zeros((2, 5)))
+
+
+def test_per_spaxel_puts_each_bins_value_on_its_spaxels():
+    binid = np.array([[0, 0, -1], [1, 2, 2]])
+    z = np.array([0.1, 0.2, 0.3])
+    flags = np.array([4, 0, 1])
+    pdf = np.arange(6.0).reshape(3, 2)
+    on_z, on_flags, on_pdf = (per_spaxel(v, binid) for v in (z, flags, pdf))
+    for y, x in np.ndindex(binid.shape):  # reference: spaxel by spaxel
+        b = binid[y, x]
+        if b < 0:
+            assert np.isnan(on_z[y, x]) and on_flags[y, x] == 0 and np.isnan(on_pdf[y, x]).all()
+        else:
+            assert on_z[y, x] == z[b] and on_flags[y, x] == flags[b]
+            np.testing.assert_array_equal(on_pdf[y, x], pdf[b])
+    assert on_flags.dtype == flags.dtype and on_pdf.shape == (2, 3, 2)
+    assert per_spaxel(z, None) is z

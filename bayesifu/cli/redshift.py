@@ -97,22 +97,36 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def check_inputs(args) -> None:  # noqa: C901, PLR0912 -- a flat list of option checks
+def check_inputs(args) -> None:
     """Check the options that need no data (files exist, numbers in range), naming them."""
     kind = check_fits_file(args.cube, "CUBE")
     for t in args.templates:
         if not Path(t).is_file():
             raise InputError(f"--templates {t!r}: no such file")
     check_out_file(args.out, args.overwrite)
-    if args.z_grid is None:
-        if not args.zmin > -1:
-            raise InputError(f"--zmin must be > -1, got {args.zmin}")
-        if not args.zmax > args.zmin:
-            raise InputError(f"--zmax ({args.zmax}) must be larger than --zmin ({args.zmin})")
-        if args.dz is not None:
-            check_positive(args.dz, "--dz")
-    elif not Path(args.z_grid).is_file():
-        raise InputError(f"--z-grid {args.z_grid!r}: no such file")
+    _check_z_options(args)
+    _check_fit_options(args)
+    if args.bins is not None:
+        check_fits_file(args.bins, "--bins")
+        check_correlation_option(args.correlation, args.correlation_ext, kind, "CUBE")
+
+
+def _check_z_options(args) -> None:
+    """Check the redshift grid: ``--z-grid`` exists, or ``--zmin``/``--zmax``/``--dz`` in range."""
+    if args.z_grid is not None:
+        if not Path(args.z_grid).is_file():
+            raise InputError(f"--z-grid {args.z_grid!r}: no such file")
+        return
+    if not args.zmin > -1:
+        raise InputError(f"--zmin must be > -1, got {args.zmin}")
+    if not args.zmax > args.zmin:
+        raise InputError(f"--zmax ({args.zmax}) must be larger than --zmin ({args.zmin})")
+    if args.dz is not None:
+        check_positive(args.dz, "--dz")
+
+
+def _check_fit_options(args) -> None:
+    """Check the fit's numbers: polynomial terms, chunks, threads, dispersions, wavelengths."""
     if args.npoly < 0:
         raise InputError(f"--npoly must be >= 0, got {args.npoly}")
     if args.chunk_size < 1:
@@ -124,12 +138,10 @@ def check_inputs(args) -> None:  # noqa: C901, PLR0912 -- a flat list of option 
         raise InputError(f"--dispersions must be >= 0 km/s, got {args.dispersions}")
     if args.wave_range is not None and not args.wave_range[0] < args.wave_range[1]:
         raise InputError(f"--wave-range LO HI: need LO < HI, got {args.wave_range}")
-    if args.bins is not None:
-        check_fits_file(args.bins, "--bins")
-        check_correlation_option(args.correlation, args.correlation_ext, kind, "CUBE")
 
 
 def _read_z_grid(path) -> np.ndarray:
+    """The redshifts of the ``--z-grid`` file, checked: at least two, increasing."""
     try:
         z = np.loadtxt(path, dtype=float, ndmin=1)
     except (OSError, ValueError) as err:
@@ -187,6 +199,7 @@ def bin_correlation(args, cube):
 
 
 def _templates(args):
+    """The ``--templates`` (and with ``--emission-lines`` the line templates)."""
     from ..templates import emission_line_templates, read_templates
 
     tpl = read_templates(args.templates).independent()
@@ -195,66 +208,95 @@ def _templates(args):
     return tpl
 
 
-def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into steps (issue 15)
+def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status."""
     check_inputs(args)  # before the heavy imports: a bad call answers at once
     from ..io import read_cube
-    from ..plots import plot_pz_zoom, plot_redshift_maps, save_figure
-    from ..redshift import log_z_grid, redshift_posterior
-    from ..redshift.batch import grid_from
-    from ..redshift.io import write_redshift_fits
 
-    out = Path(args.out)
     cube = read_cube(args.cube)
     tpl = _templates(args)
+    z_grid = _z_grid(args, tpl)
+    post, binid, bin_source = _posterior(args, cube, tpl, z_grid)
+    summary = post.summary()
+    partial = post.partial_templates
+    if partial:
+        _print_partial_note(partial, post.design.templates.ntemplates, z_grid)
+    cards = _header_cards(args, z_grid, len(partial), bin_source)
+    _write_outputs(args, cube, post, summary, binid, cards)
+    zmap, half, flags = _spaxel_maps(summary, binid)
+    zsys = args.zsys if args.zsys is not None else float(np.nanmedian(zmap[flags == 0]))
+    _plot_maps(args, zmap, half, flags, zsys)
+    _plot_chosen_pz(args, cube, post, binid, zmap.shape)
+    n_ok = int(np.sum(flags == 0))
+    print(f"wrote {Path(args.out)} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
+    return 0
+
+
+def _z_grid(args, tpl) -> np.ndarray:
+    """The redshift grid of ``--z-grid`` or of ``--zmin``/``--zmax``/``--dz``."""
+    from ..redshift import log_z_grid
+    from ..redshift.batch import grid_from
+
     if args.z_grid is not None:
-        z_grid = grid_from(_read_z_grid(args.z_grid), tpl.dloglam)
-    else:
-        dlog = 1e-4 if args.dz is None else float(np.log10(1 + args.dz / (1 + args.zmin)))
-        z_grid = log_z_grid(args.zmin, args.zmax, dlog)
-    dlog = float(np.log10((1 + z_grid[1]) / (1 + z_grid[0])))
+        return grid_from(_read_z_grid(args.z_grid), tpl.dloglam)
+    dlog = 1e-4 if args.dz is None else float(np.log10(1 + args.dz / (1 + args.zmin)))
+    return log_z_grid(args.zmin, args.zmax, dlog)
+
+
+def _posterior(args, cube, tpl, z_grid):
+    """The posterior of every spaxel or ``--bins`` sum: ``(posterior, binid or None, BINCORR)``."""
+    from ..redshift import redshift_posterior
+
     kw = dict(npoly=args.npoly, wave_range=args.wave_range, chunk_size=args.chunk_size)
     kw["workers"] = args.workers
     kw["dispersions"] = tuple(args.dispersions)
     kw["progress"] = not args.no_progress
-    binid, bin_source = None, "n/a"
-    if args.bins:
-        from ..binning import bin_spectra
+    if not args.bins:
+        return redshift_posterior(cube, tpl, z_grid, **kw), None, "n/a"
+    binid = check_binid(read_binid(args.bins), cube.spatial_shape)
+    binned, bin_source = _binned_spectra(args, cube, binid)
+    post = redshift_posterior(
+        binned.flux,
+        tpl,
+        z_grid,
+        wave=cube.wave,
+        variance=binned.variance,
+        medium=cube.wave_medium,
+        **kw,
+    )
+    return post, binid, bin_source
 
-        binid = check_binid(read_binid(args.bins), cube.spatial_shape)
-        corr, how, source = bin_correlation(args, cube)
-        binned = bin_spectra(cube, binid, correlation=corr)
-        if not np.array_equal(binned.binning.bin_ids, np.arange(binned.flux.shape[0])):
-            raise InputError("--bins: bins must be numbered 0..nbins-1")
-        print(f"{binned.flux.shape[0]} bins: spectra summed with {how}")
-        bin_source = args.correlation if source == "file" else source
-        post = redshift_posterior(
-            binned.flux,
-            tpl,
-            z_grid,
-            wave=cube.wave,
-            variance=binned.variance,
-            medium=cube.wave_medium,
-            **kw,
-        )
-    else:
-        post = redshift_posterior(cube, tpl, z_grid, **kw)
-    summary = post.summary()
-    d = post.design
-    short = ~d.complete & ~d.templates.is_line
-    partial = [n for n, f in zip(d.templates.names, short, strict=True) if f]
-    if partial:
-        print(
-            f"note: {len(partial)} of {d.templates.ntemplates} template basis vectors do not "
-            f"cover every channel at every z of {z_grid[0]:.4g}-{z_grid[-1]:.4g}: they are zero "
-            "outside their range with a proper amplitude prior (flag TEMPLATE_COVERAGE where "
-            "they cover under half the channels at the MAP)"
-        )
+
+def _binned_spectra(args, cube, binid):
+    """The ``--bins`` spectra summed with ``--correlation`` (said): ``(binned, BINCORR)``."""
+    from ..binning import bin_spectra
+
+    corr, how, source = bin_correlation(args, cube)
+    binned = bin_spectra(cube, binid, correlation=corr)
+    if not np.array_equal(binned.binning.bin_ids, np.arange(binned.flux.shape[0])):
+        raise InputError("--bins: bins must be numbered 0..nbins-1")
+    print(f"{binned.flux.shape[0]} bins: spectra summed with {how}")
+    return binned, args.correlation if source == "file" else source
+
+
+def _print_partial_note(partial, ntemplates, z_grid) -> None:
+    """Say that some template vectors do not cover the data at every z of the grid."""
+    print(
+        f"note: {len(partial)} of {ntemplates} template basis vectors do not "
+        f"cover every channel at every z of {z_grid[0]:.4g}-{z_grid[-1]:.4g}: they are zero "
+        "outside their range with a proper amplitude prior (flag TEMPLATE_COVERAGE where "
+        "they cover under half the channels at the MAP)"
+    )
+
+
+def _header_cards(args, z_grid, n_partial, bin_source) -> dict:
+    """The primary header's record of the options and the grid."""
+    dlog = float(np.log10((1 + z_grid[1]) / (1 + z_grid[0])))
     # Whole values: astropy writes long strings as CONTINUE cards (never cut).
-    cards = {
+    return {
         "CUBE": str(args.cube),
         "TEMPLAT": ",".join(str(t) for t in args.templates),
-        "NTPLPART": (len(partial), "template vectors with a proper prior"),
+        "NTPLPART": (n_partial, "template vectors with a proper prior"),
         "NPOLY": args.npoly,
         "DISPERS": (" ".join(f"{v:g}" for v in args.dispersions), "km/s, marginalised over"),
         "EMLINES": bool(args.emission_lines),
@@ -264,9 +306,15 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
         "ZPRIOR": "uniform_z",
         "BINCORR": (bin_source, "correlation used to sum --bins"),
     }
+
+
+def _write_outputs(args, cube, post, summary, binid, cards) -> None:
+    """Write ``--out``: the summary maps (and with ``--pdf`` the p(z) cube), with provenance."""
+    from ..redshift.io import write_redshift_fits
+
     pdf = post.pdf.reshape(post.shape + (-1,)) if args.pdf else None
     write_redshift_fits(
-        out,
+        Path(args.out),
         summary,
         wcs=cube.wcs,
         binid=binid,
@@ -280,15 +328,30 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
             inputs=[args.cube, *args.templates] + ([args.bins] if args.bins else []),
         ),
     )
-    stem = out.with_suffix("")
-    zmap = summary.z_map if binid is None else _per_spaxel(summary.z_map, binid)
-    flags = summary.flags if binid is None else _per_spaxel(summary.flags, binid)
+
+
+def _spaxel_maps(summary, binid):
+    """The redshift, 68 % half-width and flag maps per spaxel (a bin's values on its spaxels)."""
+    from ..redshift import per_spaxel
+
     half = (summary.z_hi68 - summary.z_lo68) / 2
-    half = half if binid is None else _per_spaxel(half, binid)
-    zsys = args.zsys if args.zsys is not None else float(np.nanmedian(zmap[flags == 0]))
-    save_figure(plot_redshift_maps(zmap, half, flags, zsys), f"{stem}_map.png", dpi=110)
-    spaxels = _choose_spaxels(args.spaxel, cube, zmap.shape)
-    rows = [_row(x, y, binid, zmap.shape) for x, y in spaxels]
+    return tuple(per_spaxel(v, binid) for v in (summary.z_map, half, summary.flags))
+
+
+def _plot_maps(args, zmap, half, flags, zsys) -> None:
+    """Write ``<out>_map.png``: redshift/velocity, 68 % half-width and flags per spaxel."""
+    from ..plots import plot_redshift_maps, save_figure
+
+    fig = plot_redshift_maps(zmap, half, flags, zsys)
+    save_figure(fig, f"{Path(args.out).with_suffix('')}_map.png", dpi=110)
+
+
+def _plot_chosen_pz(args, cube, post, binid, shape) -> None:
+    """Write ``<out>_pz.png``: p(z) of the chosen spaxels (those in no bin left out)."""
+    from ..plots import plot_pz_zoom, save_figure
+
+    spaxels = _choose_spaxels(args.spaxel, cube, shape)
+    rows = [_row(x, y, binid, shape) for x, y in spaxels]
     keep = [(s, r) for s, r in zip(spaxels, rows, strict=True) if r is not None]
     sel = [r for _, r in keep]
     fig = plot_pz_zoom(
@@ -298,19 +361,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 -- to split into step
         local_u=None if post.local_u is None else post.local_u[sel],
         local_logp=None if post.local_logp is None else post.local_logp[sel],
     )
-    save_figure(fig, f"{stem}_pz.png", dpi=100)
-    n_ok = int(np.sum(flags == 0))
-    print(f"wrote {out} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
-    return 0
-
-
-def _per_spaxel(values, binid):
-    out = np.full(binid.shape, np.nan if values.dtype.kind == "f" else 0, dtype=values.dtype)
-    out[binid >= 0] = values[binid[binid >= 0]]
-    return out
+    save_figure(fig, f"{Path(args.out).with_suffix('')}_pz.png", dpi=100)
 
 
 def _row(x, y, binid, shape):
+    """The posterior row of spaxel ``(x, y)``: its own, its bin's, or None if in no bin."""
     if not (0 <= y < shape[0] and 0 <= x < shape[1]):
         raise InputError(f"--spaxel {x},{y}: outside the {shape[1]}x{shape[0]} grid")
     if binid is None:
@@ -319,6 +374,7 @@ def _row(x, y, binid, shape):
 
 
 def _choose_spaxels(given, cube, shape):
+    """The ``--spaxel`` list as ``(x, y)``; default: the brightest and faintest at mid-cube."""
     if given:
         try:
             return [tuple(int(v) for v in s.split(",")) for s in given]

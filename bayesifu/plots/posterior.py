@@ -52,6 +52,7 @@ def central_intervals(z_grid, pdf, levels=LEVELS):
 
 
 def _as_curves(z_grid, pdf):
+    """The grid and the curves as float arrays ``(nz,)`` and ``(n_curves, nz)``, checked."""
     z_grid = np.asarray(z_grid, dtype=float)
     pdf = np.atleast_2d(np.asarray(pdf, dtype=float))
     if z_grid.ndim != 1 or pdf.shape[-1] != z_grid.size or pdf.ndim != 2:
@@ -64,6 +65,7 @@ def _as_curves(z_grid, pdf):
 
 
 def _per_curve(value, n, name):
+    """``value`` as a list of ``n`` entries (None, one common float, or one float per curve)."""
     if value is None:
         return [None] * n
     value = np.asarray(value, dtype=float)
@@ -74,7 +76,7 @@ def _per_curve(value, n, name):
     return list(value)
 
 
-def plot_pz(  # noqa: C901, PLR0913 -- public plot options; to split (issue 15)
+def plot_pz(  # noqa: PLR0913 -- public plot: matplotlib-style keyword options
     z_grid,
     pdf,
     labels=None,
@@ -117,6 +119,26 @@ def plot_pz(  # noqa: C901, PLR0913 -- public plot options; to split (issue 15)
     -------
     matplotlib.axes.Axes
     """
+    z_grid, pdf, labels, intervals, truths = _pz_curves(z_grid, pdf, labels, intervals, truth)
+    ax = new_axes(ax, fig, figsize=(6.4, 3.8))
+    x = _velocity_or_z(z_grid, z_ref)
+    for k in range(pdf.shape[0]):
+        color = _draw_pz_curve(ax, x, z_grid, pdf[k], labels[k], intervals[k])
+        if truths[k] is not None:
+            ax.axvline(_velocity_or_z(truths[k], z_ref), color=color, ls="--", lw=1)
+    _add_pz_legend_keys(ax, truth is not None)
+    _set_pz_xlim(ax, z_grid, pdf, xlim, z_ref)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("z" if z_ref is None else f"velocity relative to z = {z_ref:.5f} [km/s]")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def _pz_curves(z_grid, pdf, labels, intervals, truth):
+    """The checked curves, one label, one ``(n_levels, 2)`` interval array and one truth each."""
     z_grid, pdf = _as_curves(z_grid, pdf)
     n = pdf.shape[0]
     labels = [f"spectrum {k}" for k in range(n)] if labels is None else list(labels)
@@ -125,50 +147,44 @@ def plot_pz(  # noqa: C901, PLR0913 -- public plot options; to split (issue 15)
     if intervals is None:
         intervals = [central_intervals(z_grid, p) for p in pdf]
     intervals = np.asarray(intervals, dtype=float).reshape(n, -1, 2)
-    truths = _per_curve(truth, n, "truth")
+    return z_grid, pdf, labels, intervals, _per_curve(truth, n, "truth")
 
-    def x_of(z):
-        z = np.asarray(z, dtype=float)
-        return z if z_ref is None else C_KMS * (z - z_ref) / (1 + z_ref)
 
-    ax = new_axes(ax, fig, figsize=(6.4, 3.8))
-    x = x_of(z_grid)
-    for k in range(n):
-        (line,) = ax.plot(x, pdf[k], lw=1.2, drawstyle="steps-mid", label=labels[k])
-        for (lo, hi), alpha in zip(intervals[k][::-1], (0.15, 0.35), strict=False):
-            if np.isfinite(lo) and np.isfinite(hi):
-                inside = (z_grid >= lo) & (z_grid <= hi)
-                ax.fill_between(
-                    x,
-                    0,
-                    pdf[k],
-                    where=inside,
-                    step="mid",
-                    color=line.get_color(),
-                    alpha=alpha,
-                    lw=0,
-                )
-        if truths[k] is not None:
-            ax.axvline(x_of(truths[k]), color=line.get_color(), ls="--", lw=1)
+def _velocity_or_z(z, z_ref):
+    """The x coordinate of ``z``: z itself, or the velocity relative to ``z_ref`` [km/s]."""
+    z = np.asarray(z, dtype=float)
+    return z if z_ref is None else C_KMS * (z - z_ref) / (1 + z_ref)
+
+
+def _draw_pz_curve(ax, x, z_grid, p, label, intervals):
+    """Draw one p(z) curve with its intervals shaded (the widest lightest); return its colour."""
+    (line,) = ax.plot(x, p, lw=1.2, drawstyle="steps-mid", label=label)
+    for (lo, hi), alpha in zip(intervals[::-1], (0.15, 0.35), strict=False):
+        if np.isfinite(lo) and np.isfinite(hi):
+            inside = (z_grid >= lo) & (z_grid <= hi)
+            ax.fill_between(x, 0, p, where=inside, step="mid", color=line.get_color(),
+                            alpha=alpha, lw=0)  # fmt: skip
+    return line.get_color()
+
+
+def _add_pz_legend_keys(ax, with_truth):
+    """Legend entries for the shaded intervals (and the true-z line)."""
     ax.fill_between([], [], color="0.5", alpha=0.5, label="68 % interval (dark)")
     ax.fill_between([], [], color="0.5", alpha=0.15, label="95 % interval (light)")
-    if truth is not None:
+    if with_truth:
         ax.plot([], [], color="0.3", ls="--", label="true z")
+
+
+def _set_pz_xlim(ax, z_grid, pdf, xlim, z_ref):
+    """The x range: ``"auto"`` zooms on the union of the 99.9 % ranges, a pair is used as given."""
     if isinstance(xlim, str) and xlim == "auto":
         wide = np.array([central_intervals(z_grid, p, (0.999,))[0] for p in pdf])
         if np.all(np.isfinite(wide)):
             lo, hi = wide[:, 0].min(), wide[:, 1].max()
             pad = max(0.3 * (hi - lo), 5 * np.median(np.diff(z_grid)))
-            ax.set_xlim(x_of(lo - pad), x_of(hi + pad))
+            ax.set_xlim(_velocity_or_z(lo - pad, z_ref), _velocity_or_z(hi + pad, z_ref))
     elif xlim is not None:
         ax.set_xlim(*xlim)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("z" if z_ref is None else f"velocity relative to z = {z_ref:.5f} [km/s]")
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8, frameon=False)
-    return ax
 
 
 #: Tick marks per axis of a pair plot: few enough that rotated labels do not overlap.

@@ -9,7 +9,7 @@ flags, and :mod:`bayesifu.redshift.io` for the ``redshift.fits`` file.
 from .batch import log_prior_on_grid, redshift_posterior
 from .grid import log_z_grid
 from .posterior import RedshiftPosterior
-from .summary import FLAGS, RedshiftSummary, describe_flags, summarize
+from .summary import FLAGS, RedshiftSummary, describe_flags, per_spaxel, summarize
 from .velocity import velocity_map
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "RedshiftPosterior",
     "RedshiftSummary",
     "summarize",
+    "per_spaxel",
     "describe_flags",
     "FLAGS",
     "velocity_map",

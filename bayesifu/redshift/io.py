@@ -33,7 +33,7 @@ from astropy.io import fits
 
 from .._files import write_atomic
 from ..errors import InputError
-from .summary import FLAGS, RedshiftSummary
+from .summary import FLAGS, RedshiftSummary, per_spaxel
 
 __all__ = ["write_redshift_fits", "IMAGE_EXTENSIONS"]
 
@@ -50,17 +50,6 @@ IMAGE_EXTENSIONS = {
     "n_peaks": "NPEAKS",
     "delta_chi2": "DELTA_CHI2",
 }
-
-
-def _spatial(arr, binid):
-    """Map per-bin values (first axis) onto the spaxels of ``binid`` (NaN / 0 outside bins)."""
-    if binid is None:
-        return arr
-    fill = 0 if np.issubdtype(arr.dtype, np.integer) else np.nan
-    out = np.full(binid.shape + arr.shape[1:], fill, dtype=arr.dtype)
-    good = binid >= 0
-    out[good] = arr[binid[good]]
-    return out
 
 
 def write_redshift_fits(
@@ -117,13 +106,13 @@ def write_redshift_fits(
         add_provenance(primary.header, **provenance)
     hdus = [primary]
     for attr, ext in IMAGE_EXTENSIONS.items():
-        data = _spatial(np.asarray(getattr(summary, attr)), binid)
+        data = per_spaxel(np.asarray(getattr(summary, attr)), binid)
         hdus.append(fits.ImageHDU(data, header=wcs_header.copy(), name=ext))
     for attr, ext in (("peak_z", "PEAK_Z"), ("peak_prob", "PEAK_PROB")):
-        data = np.moveaxis(_spatial(np.asarray(getattr(summary, attr)), binid), -1, 0)
+        data = np.moveaxis(per_spaxel(np.asarray(getattr(summary, attr)), binid), -1, 0)
         hdus.append(fits.ImageHDU(data, header=wcs_header.copy(), name=ext))
     if pdf is not None:
-        cube = np.moveaxis(_spatial(np.asarray(pdf, dtype=np.float32), binid), -1, 0)
+        cube = np.moveaxis(per_spaxel(np.asarray(pdf, dtype=np.float32), binid), -1, 0)
         hdus.append(fits.ImageHDU(cube, header=wcs_header.copy(), name="PDF"))
         col = fits.Column(name="Z", format="D", array=np.asarray(z_grid, dtype=float))
         hdus.append(fits.BinTableHDU.from_columns([col], name="ZGRID"))

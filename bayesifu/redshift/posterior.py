@@ -200,6 +200,16 @@ class RedshiftPosterior:
         return coeffs, np.einsum("sp,sp->s", coeffs, colsum)
 
     @property
+    def partial_templates(self) -> list[str]:
+        """Names of the continuum template vectors that miss some channel in use at some z.
+
+        They are zero outside their range and have a proper amplitude prior.
+        """
+        d = self._design
+        short = ~d.complete & ~d.templates.is_line
+        return [n for n, f in zip(d.templates.names, short, strict=True) if f]
+
+    @property
     def pdf(self) -> np.ndarray:
         """Posterior probability of each grid cell, shape (n, nz) (sums to one)."""
         return np.exp(self.logpdf)

@@ -30,7 +30,14 @@ from scipy.ndimage import maximum_filter1d
 from ..errors import ShapeError
 from ..templates import C_KMS
 
-__all__ = ["RedshiftSummary", "summarize", "apply_local", "FLAGS", "describe_flags"]
+__all__ = [
+    "RedshiftSummary",
+    "summarize",
+    "apply_local",
+    "per_spaxel",
+    "FLAGS",
+    "describe_flags",
+]
 
 #: Flag names and their bit values.
 FLAGS = {
@@ -86,6 +93,32 @@ class RedshiftSummary:
     def velocity(self, z_sys: float) -> np.ndarray:
         """MAP line-of-sight velocity relative to ``z_sys`` [km/s]: c (z - z_sys) / (1 + z_sys)."""
         return C_KMS * (self.z_map - z_sys) / (1 + z_sys)
+
+
+def per_spaxel(values, binid) -> np.ndarray:
+    """Per-bin values on the spaxels of a bin-id map.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (nbins, ...)
+        One entry per bin (e.g. a :class:`RedshiftSummary` map of binned spectra).
+    binid : numpy.ndarray of int, shape (ny, nx), or None
+        Bin of each spaxel, numbered ``0..nbins-1`` (-1: in no bin); ``None``: ``values`` are
+        already per spaxel and are returned unchanged.
+
+    Returns
+    -------
+    numpy.ndarray, shape (ny, nx, ...)
+        Each spaxel holds its bin's value; spaxels in no bin hold NaN (0 for integer values,
+        e.g. flags).
+    """
+    if binid is None:
+        return values
+    fill = 0 if np.issubdtype(values.dtype, np.integer) else np.nan
+    out = np.full(binid.shape + values.shape[1:], fill, dtype=values.dtype)
+    good = binid >= 0
+    out[good] = values[binid[good]]
+    return out
 
 
 def _quantiles(u_lo, du, pdf, cdf, q):
