@@ -1,5 +1,7 @@
 """`bayesifu redshift` on the MUSE Abell 478 cut-out, and the real-data redshift."""
 
+import re
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -121,10 +123,14 @@ def test_cli_bins_and_bad_input(cutout, tpl_paths, tmp_path, capsys, cube):
         "1",
     ]
     assert main(args) == 0
-    assert "spectra summed with the correlation measured on the cube's noise" in (
-        capsys.readouterr().out
-    )
+    printed = capsys.readouterr().out
+    assert "spectra summed with the correlation measured on the cube's noise" in printed
+    n_ok = int(re.search(r"\((\d+) of 900 unflagged", printed).group(1))
+    assert n_ok <= 100  # only the 100 binned spaxels can have a redshift
     with fits.open(out) as hdul:
+        flags = hdul["FLAGS"].data
+        assert np.all(flags[binid < 0] & FLAGS["NO_DATA"])  # in no bin: no redshift
+        assert n_ok == int(np.sum(flags == 0))
         z = hdul["Z_MAP"].data
         assert np.isnan(z[0, 0]) and z[12, 12] == z[19, 14] and abs(z[12, 12] - 0.0859) < 1e-3
         width = (hdul["Z_HI68"].data - hdul["Z_LO68"].data)[12, 12]

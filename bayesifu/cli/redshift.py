@@ -332,10 +332,11 @@ def _write_outputs(args, cube, post, summary, binid, cards) -> None:
 
 def _spaxel_maps(summary, binid):
     """The redshift, 68 % half-width and flag maps per spaxel (a bin's values on its spaxels)."""
-    from ..redshift import per_spaxel
+    from ..redshift import FLAGS, per_spaxel
 
     half = (summary.z_hi68 - summary.z_lo68) / 2
-    return tuple(per_spaxel(v, binid) for v in (summary.z_map, half, summary.flags))
+    flags = per_spaxel(summary.flags, binid, fill=FLAGS["NO_DATA"])  # no bin: no redshift
+    return per_spaxel(summary.z_map, binid), per_spaxel(half, binid), flags
 
 
 def _plot_maps(args, zmap, half, flags, zsys) -> None:

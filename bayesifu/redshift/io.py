@@ -106,7 +106,8 @@ def write_redshift_fits(
         add_provenance(primary.header, **provenance)
     hdus = [primary]
     for attr, ext in IMAGE_EXTENSIONS.items():
-        data = per_spaxel(np.asarray(getattr(summary, attr)), binid)
+        fill = FLAGS["NO_DATA"] if attr == "flags" else None  # no bin: no redshift
+        data = per_spaxel(np.asarray(getattr(summary, attr)), binid, fill=fill)
         hdus.append(fits.ImageHDU(data, header=wcs_header.copy(), name=ext))
     for attr, ext in (("peak_z", "PEAK_Z"), ("peak_prob", "PEAK_PROB")):
         data = np.moveaxis(per_spaxel(np.asarray(getattr(summary, attr)), binid), -1, 0)

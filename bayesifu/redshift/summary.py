@@ -6,7 +6,8 @@ doi:10.3847/1538-3881/acff2f): a set bit means *do not trust the point estimate 
 ========================  ====  ==============================================================
 flag                      bit   meaning
 ========================  ====  ==============================================================
-``NO_DATA``               1     fewer pixels with data than linear coefficients (nothing to fit)
+``NO_DATA``               1     fewer pixels with data than linear coefficients (nothing to fit),
+                                or, on a per-spaxel map of binned spectra, a spaxel in no bin
 ``LITTLE_COVERAGE``       2     under ``min_coverage`` of the wavelength channels have data
 ``SMALL_DELTA_CHI2``      4     a separate peak has a chi-square within ``delta_chi2_min``
 ``Z_AT_EDGE``             8     the MAP lies in the outermost cell(s) of the valid grid
@@ -95,7 +96,7 @@ class RedshiftSummary:
         return C_KMS * (self.z_map - z_sys) / (1 + z_sys)
 
 
-def per_spaxel(values, binid) -> np.ndarray:
+def per_spaxel(values, binid, fill=None) -> np.ndarray:
     """Per-bin values on the spaxels of a bin-id map.
 
     Parameters
@@ -105,16 +106,20 @@ def per_spaxel(values, binid) -> np.ndarray:
     binid : numpy.ndarray of int, shape (ny, nx), or None
         Bin of each spaxel, numbered ``0..nbins-1`` (-1: in no bin); ``None``: ``values`` are
         already per spaxel and are returned unchanged.
+    fill : scalar, optional
+        Value of the spaxels in no bin: default NaN, or 0 for integer values. For
+        :attr:`RedshiftSummary.flags` pass ``FLAGS["NO_DATA"]``, so that a spaxel without a
+        redshift is never counted as unflagged.
 
     Returns
     -------
     numpy.ndarray, shape (ny, nx, ...)
-        Each spaxel holds its bin's value; spaxels in no bin hold NaN (0 for integer values,
-        e.g. flags).
+        Each spaxel holds its bin's value; spaxels in no bin hold ``fill``.
     """
     if binid is None:
         return values
-    fill = 0 if np.issubdtype(values.dtype, np.integer) else np.nan
+    if fill is None:
+        fill = 0 if np.issubdtype(values.dtype, np.integer) else np.nan
     out = np.full(binid.shape + values.shape[1:], fill, dtype=values.dtype)
     good = binid >= 0
     out[good] = values[binid[good]]
