@@ -8,6 +8,8 @@ sparse linear operators with the exact covariance, and synthetic photometry of I
 * :mod:`.match` -- :func:`match_images` (images -> :class:`PhotometricCube` on the IFU grid) and
   :func:`degrade_cube` (the IFU cube to the imaging PSF);
 * :mod:`.photometry` -- band-averaged :math:`f_\\lambda` of spectra and cubes;
+* :mod:`.sed` -- binned spectrophotometric SEDs (photometry + spectra) with the covariance between
+  bins (:func:`binned_seds`);
 * :mod:`.synthetic` -- synthetic broadband images of a cube, for tests;
 * :mod:`.fitsio` -- writing matched images to FITS.
 """
@@ -36,6 +38,7 @@ from .psf import (
 )
 from .read import DEFAULT_UNIT, Image, read_image, to_flux_density
 from .reproject import overlap_operator
+from .sed import SpectroPhotometricSEDs, binned_seds
 from .synthetic import synthetic_image
 
 __all__ = [
@@ -50,8 +53,10 @@ __all__ = [
     "MatchingPieces",
     "MoffatPSF",
     "PhotometricCube",
+    "SpectroPhotometricSEDs",
     "ab_magnitude",
     "band_weights",
+    "binned_seds",
     "convolution_operator",
     "cube_photometry",
     "degrade_cube",
