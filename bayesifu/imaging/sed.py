@@ -56,6 +56,8 @@ class SpectroPhotometricSEDs:
         Photometry unit in the spectra unit.
     photometric_cube : PhotometricCube
     degraded : DegradedCube or None
+    wave_medium : {"air", "vacuum"}
+        The medium of :attr:`wave` (the cube's).
     """
 
     photometry: np.ndarray
@@ -66,6 +68,7 @@ class SpectroPhotometricSEDs:
     unit_factor: float
     photometric_cube: PhotometricCube
     degraded: DegradedCube | None = None
+    wave_medium: str = "air"
 
     @property
     def n_bins(self) -> int:
@@ -218,5 +221,6 @@ def binned_seds(
         phot[:, j] = factor * (t @ np.where(bad, 0.0, photometry.data[j]).ravel())
         pmask[:, j] = binning.operator("sum", mask=bad).sum(axis=1) < binning.n_spaxels
     return SpectroPhotometricSEDs(
-        phot, pmask, spectra, list(photometry.bands), binning, factor, photometry, degraded
-    )
+        phot, pmask, spectra, list(photometry.bands), binning, factor, photometry, degraded,
+        cube.wave_medium,
+    )  # fmt: skip
