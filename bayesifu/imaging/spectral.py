@@ -30,12 +30,12 @@ photometry as :math:`\\sum_k W_{jk} P_b(\\lambda_k)\\epsilon_{bk}`, whose covari
 
 where :math:`S_{k}` is the covariance between bins in channel :math:`k` (diagonal for spaxels or
 bins whose noise is independent; channels are taken as independent). Everything here is pure JAX
-(or NumPy for the fixed design matrices).
+(or NumPy for the fixed design matrices); JAX is imported only when a JAX function is called, so
+``bayesifu.imaging`` (and ``bayesifu match``) stays free of it.
 """
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 from numpy.polynomial import legendre
 
@@ -93,6 +93,8 @@ def photometry_matrix(wave, bands, *, medium="vacuum", max_missing=1e-3) -> np.n
 def legendre_correction(coef, design):
     """The correction :math:`P(\\lambda_k) = \\sum_l a_l L_l(x_k)`: ``coef [..., n_coef]`` times
     ``design [nwave, n_coef]`` -> ``[..., nwave]`` (JAX)."""
+    import jax.numpy as jnp
+
     return jnp.asarray(coef) @ jnp.asarray(design).T
 
 
@@ -110,6 +112,8 @@ def corrected_photometry(coef, flux, weights, design):
     -------
     jax.Array, shape (n_bins, n_band)
     """
+    import jax.numpy as jnp
+
     return (legendre_correction(coef, design) * jnp.asarray(flux)) @ jnp.asarray(weights).T
 
 
@@ -137,6 +141,8 @@ def synthetic_covariance(coef, spectra_covariance, weights, design):
     jax.Array, shape (n_bins * n_band, n_bins * n_band)
         Ordered bin-major (index ``b * n_band + j``), like ``photometry.ravel()``.
     """
+    import jax.numpy as jnp
+
     p = legendre_correction(coef, design)  # (n_bins, nwave)
     w = jnp.asarray(weights)
     s = jnp.asarray(spectra_covariance)
@@ -184,6 +190,8 @@ def synthetic_covariance_terms(spectra_covariance, weights, design) -> np.ndarra
 def covariance_from_terms(coef, terms):
     """:math:`\\Sigma^{\\rm syn}` ``(n_bins n_band)**2`` (bin-major) from
     :func:`synthetic_covariance_terms` and ``coef [n_bins, n_coef]`` (JAX)."""
+    import jax.numpy as jnp
+
     coef = jnp.asarray(coef)
     terms = jnp.asarray(terms)
     n_bins, n_band = terms.shape[0], terms.shape[1]
