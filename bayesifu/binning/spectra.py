@@ -82,7 +82,7 @@ class BinnedSpectra:
 
     def covariance(self, k: int) -> sp.csr_array:
         """The exact ``(n_bins, n_bins)`` covariance between bins in channel ``k`` [unit**2]."""
-        t = self._channel_operator(k)
+        t = self.channel_operator(k)
         ts = t @ sp.diags_array(self.sigma[k])
         if self.correlation is None:
             return sp.csr_array(ts @ ts.T)
@@ -95,7 +95,9 @@ class BinnedSpectra:
         inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
         return sp.csr_array(sp.diags_array(inv) @ cov @ sp.diags_array(inv))
 
-    def _channel_operator(self, k):
+    def channel_operator(self, k: int) -> sp.csr_array:
+        """The aggregation operator :math:`\\mathbf T_k` of channel ``k``, shape ``(n_bins,
+        n_grid)``: the spaxels masked in that channel left out, ``"mean"`` weights applied."""
         good = self.sigma[k] > 0
         t = self.operator @ sp.diags_array(good.astype(float))
         if self.weights == "mean":

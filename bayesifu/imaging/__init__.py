@@ -8,6 +8,10 @@ sparse linear operators with the exact covariance, and synthetic photometry of I
 * :mod:`.match` -- :func:`match_images` (images -> :class:`PhotometricCube` on the IFU grid) and
   :func:`degrade_cube` (the IFU cube to the imaging PSF);
 * :mod:`.photometry` -- band-averaged :math:`f_\\lambda` of spectra and cubes;
+* :mod:`.spectral` -- the multiplicative Legendre correction of IFU spectra and the linear
+  synthetic photometry of corrected spectra (for ``bayesifu.models.spectral_match``);
+* :mod:`.sed` -- binned spectrophotometric SEDs (photometry + spectra) with the covariance between
+  bins (:func:`binned_seds`);
 * :mod:`.synthetic` -- synthetic broadband images of a cube, for tests;
 * :mod:`.fitsio` -- writing matched images to FITS.
 """
@@ -36,6 +40,19 @@ from .psf import (
 )
 from .read import DEFAULT_UNIT, Image, read_image, to_flux_density
 from .reproject import overlap_operator
+from .sed import SpectroPhotometricSEDs, binned_seds
+from .spectral import (
+    corrected_photometry,
+    corrected_spectra,
+    covariance_from_terms,
+    legendre_correction,
+    legendre_design,
+    photometry_design,
+    photometry_matrix,
+    scaled_wavelength,
+    synthetic_covariance,
+    synthetic_covariance_terms,
+)
 from .synthetic import synthetic_image
 
 __all__ = [
@@ -50,21 +67,33 @@ __all__ = [
     "MatchingPieces",
     "MoffatPSF",
     "PhotometricCube",
+    "SpectroPhotometricSEDs",
     "ab_magnitude",
     "band_weights",
+    "binned_seds",
     "convolution_operator",
+    "corrected_photometry",
+    "corrected_spectra",
+    "covariance_from_terms",
     "cube_photometry",
     "degrade_cube",
     "filter_names",
+    "legendre_correction",
+    "legendre_design",
     "load_band",
     "match_image",
     "match_images",
     "matching_kernel",
     "matching_operator",
     "overlap_operator",
+    "photometry_design",
+    "photometry_matrix",
     "pivot_wavelength",
     "read_image",
     "read_psf",
+    "scaled_wavelength",
+    "synthetic_covariance",
+    "synthetic_covariance_terms",
     "synthetic_image",
     "synthetic_photometry",
     "tan_wcs",
