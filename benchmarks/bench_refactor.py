@@ -64,12 +64,14 @@ for label, ext, channel, corr in [("EMLINE_GVEL Ha, DRP CORREL (eigen)", "EMLINE
     z = info.param_info.z
     jax.block_until_ready(f(z))
     times = []
+    cpu = time.process_time()
     for _ in range(calls):
         t = time.perf_counter()
         jax.block_until_ready(f(z))
         times.append(time.perf_counter() - t)
+    cpu = (time.process_time() - cpu) / calls
     out[label] = {"median_ms": 1e3 * float(np.median(times)), "min_ms": 1e3 * float(min(times)),
-                  "n": int(lik.n)}
+                  "cpu_ms": 1e3 * cpu, "n": int(lik.n)}
 print("RESULT " + json.dumps(out))
 """
 
@@ -131,6 +133,7 @@ def main(argv=None):
     parser.add_argument("--before", type=Path, required=True, help="checkout of the old code")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--no-fit", action="store_true", help="time the log-density only")
     args = parser.parse_args(argv)
     trees = {"before": args.before.resolve(), "after": ROOT}
     pot = {k: [] for k in trees}
@@ -139,8 +142,9 @@ def main(argv=None):
         order = list(trees) if r % 2 == 0 else list(trees)[::-1]
         for name in order:
             pot[name].append(potential(trees[name], args.calls))
-            fits[name].append(fit(trees[name]))
-            print(name, pot[name][-1], fits[name][-1], flush=True)
+            if not args.no_fit:
+                fits[name].append(fit(trees[name]))
+            print(name, pot[name][-1], fits[name][-1:], flush=True)
     rev = subprocess.run(["git", "-C", str(trees["before"]), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()  # fmt: skip
     now = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -155,19 +159,25 @@ def main(argv=None):
         "end. Compare the ratios.",
         "",
         "| log-density + gradient of the disk model | n | before [ms] median (min) | "
-        "after [ms] median (min) | after / before (median) |",
-        "|---|---:|---:|---:|---:|",
+        "after [ms] median (min) | after / before (median) | before / after CPU [ms] per call "
+        "| after / before (CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label in pot["before"][0]:
         b = [p[label] for p in pot["before"]]
         a = [p[label] for p in pot["after"]]
         bm, am = min(x["median_ms"] for x in b), min(x["median_ms"] for x in a)
         bmin, amin = min(x["min_ms"] for x in b), min(x["min_ms"] for x in a)
+        bc, ac = min(x["cpu_ms"] for x in b), min(x["cpu_ms"] for x in a)
         lines.append(f"| {label} | {a[0]['n']} | {bm:.3f} ({bmin:.3f}) | {am:.3f} ({amin:.3f}) | "
-                     f"{am / bm:.2f} |")  # fmt: skip
+                     f"{am / bm:.2f} | {bc:.3f} / {ac:.3f} | {ac / bc:.2f} |")  # fmt: skip
+    if args.no_fit:  # a quick re-check of the log-density: printed, results file left alone
+        print("\n".join(lines))
+        return
     lines += [
         "",
-        "(median: the best of the rounds' medians, over the calls of each round.)",
+        "(median: the best of the rounds' medians, over the calls of each round; CPU: process "
+        "time per call, all threads, the best of the rounds.)",
         "",
         "| `bayesifu fit MAPS --ext STELLAR_VEL --model disk` | wall [s] | CPU [s] | "
         "min bulk ESS | gradients (draws) | min ESS per 1000 gradients | min ESS / CPU s | "
