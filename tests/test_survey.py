@@ -15,6 +15,7 @@ from bayesifu.survey import ConfigError, SurveyConfig, load_config, run_survey
 from bayesifu.survey.runner import DONE, FAILED
 
 SNRG = "manga-7815-3702-SNRG.fits.gz"
+MAPS = "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
 MUSE = "muse-abell478-cutout.fits.gz"
 C_KMS = 299792.458
 
@@ -94,6 +95,7 @@ def _images(path, names):
         return {n: np.array(hdul[n].data) for n in names}
 
 
+@pytest.mark.slow  # a LocalCluster of 2 worker processes
 def test_dask_matches_single_process_bit_for_bit(cubes, templates, tmp_path, client):
     serial = run_survey(_pipeline(cubes, templates, tmp_path / "serial"), scheduler="serial")
     dask = run_survey(_pipeline(cubes, templates, tmp_path / "dask"), client=client)
@@ -120,6 +122,7 @@ def test_dask_matches_single_process_bit_for_bit(cubes, templates, tmp_path, cli
     assert all(client.run(lambda: __import__("jax").config.jax_enable_x64).values())
 
 
+@pytest.mark.slow  # a LocalCluster of 2 worker processes
 def test_failing_cube_recorded_others_finish(cubes, data_dir, tmp_path, client):
     bad = tmp_path / "corrupt.fits"
     bad.write_bytes(b"SIMPLE  =                    T" + b"\0" * 100)
@@ -135,6 +138,7 @@ def test_failing_cube_recorded_others_finish(cubes, data_dir, tmp_path, client):
     assert table.meta["NFAILED"] == 1
 
 
+@pytest.mark.slow  # a LocalCluster of 2 worker processes
 def test_resume_skips_finished_redoes_half_done(cubes, data_dir, tmp_path, client):
     inputs = [cubes[0], cubes[1], data_dir / SNRG]
     config = _config(inputs, tmp_path / "out")
@@ -160,6 +164,7 @@ def test_resume_skips_finished_redoes_half_done(cubes, data_dir, tmp_path, clien
     assert (out / "real-muse" / "bins.fits").exists()
 
 
+@pytest.mark.slow  # a LocalCluster of 2 worker processes
 def test_cli_with_scheduler_address(cubes, tmp_path, client, capsys):
     bad = tmp_path / "notfits.fits"
     bad.write_text("not a FITS file")
@@ -179,6 +184,19 @@ def test_cli_with_scheduler_address(cubes, tmp_path, client, capsys):
     assert list(table["cube"]) == ["real-muse", "sim-disk", "notfits"]
     assert main(argv) == 4  # the failed cube is tried again, the others skipped
     assert "2 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_fit_step_headline(data_dir, tmp_path):
+    fit = {"ext": "EMLINE_GVEL", "channel": "Ha-6564", "model": "plane", "chains": 1,
+           "draws": 20, "warmup": 20, "no_plots": True, "correlation": "none"}  # fmt: skip
+    config = _config([data_dir / MAPS], tmp_path / "out", ("fit",), fit=fit)
+    table = run_survey(config, scheduler="serial")
+    assert list(table["status"]) == ["done"], list(table["reason"])
+    assert not table["fit_converged"][0]  # 20 draws: exit status 3, results still written
+    for name in ("z0", "gx", "gy", "scatter"):
+        assert np.isfinite(table[f"fit_{name}"][0])
+    assert (tmp_path / "out" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC" / "posterior.nc").exists()
 
 
 BASE = {"inputs": "IN", "output": "out", "steps": ["bin"], "bin": {"target_sn": 5}}

@@ -103,15 +103,19 @@ def _command_argv(ctx: _Context, step: str, extra=()) -> list[str]:
     if "correlation" in ctx.files and "--correlation" not in words:
         words += ["--correlation", ctx.files["correlation"], "--correlation-ext", "CORREL"]
     out = str(ctx.folder / OUTPUTS[step])
-    progress = "--no-progress"
-    return [step, str(ctx.path), *words, *extra, "--out", out, "--overwrite", progress]
+    return [step, str(ctx.path), *words, *extra, "--out", out, "--no-progress"]
 
 
 def _run_command(ctx: _Context, argv: list[str]) -> int:
-    """Parse ``argv`` with the command's parser and call its ``run``; returns its status."""
+    """Parse ``argv`` with the command's parser and call its ``run``; returns its status.
+    ``--overwrite`` is added where the command has it (the folder is new, but a command may
+    refuse a file that an earlier step of the pipeline wrote)."""
     from .config import command_parsers
 
-    args = command_parsers()[argv[0]].parse_args(argv[1:])
+    parser = command_parsers()[argv[0]]
+    if "--overwrite" in parser._option_string_actions:
+        argv = [*argv, "--overwrite"]
+    args = parser.parse_args(argv[1:])
     args.command = argv[0]
     args.cmdline = ["bayesifu", *argv]
     return int(args.func(args) or 0)

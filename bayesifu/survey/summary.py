@@ -28,6 +28,8 @@ REASON_CHARS = 240
 def _column(values):
     """A column from values of one key (None where a cube lacks it)."""
     present = [v for v in values if v is not None]
+    if not present:
+        return np.full(len(values), np.nan)
     if all(isinstance(v, bool | np.bool_) for v in present):
         return np.array([bool(v) if v is not None else False for v in values])
     if all(isinstance(v, int | np.integer) for v in present):
