@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -71,12 +72,19 @@ def _setup(folder: Path, n: int) -> None:
         (folder / f"{mode}.toml").write_text(text)
 
 
-def _time(folder: Path, mode: str) -> tuple[float, float]:
-    """Wall time [s] of a whole survey run in a fresh process, and the sum of the cubes' own
-    times [s] (the summary's ``seconds``: the pipeline alone, start-up left out)."""
+def _cpu() -> float:
+    """CPU time [s] of the finished child processes (and theirs: the Dask workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(folder: Path, mode: str) -> tuple[float, float, float]:
+    """Wall time [s] of a whole survey run in a fresh process, the sum of the cubes' own times
+    [s] (the summary's ``seconds``: the pipeline alone, start-up left out) and the CPU time [s]
+    of the run's processes."""
     script = folder / f"run_{mode}.py"
     script.write_text(RUN.format(scheduler="serial" if mode == "serial" else None))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     out = subprocess.run(
         [sys.executable, str(script), str(folder / f"{mode}.toml")],
         capture_output=True, text=True, cwd=folder, check=False,
@@ -84,7 +92,7 @@ def _time(folder: Path, mode: str) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if out.returncode:
         raise SystemExit(f"{mode} run failed:\n{out.stderr[-3000:]}")
-    return wall, float(out.stdout.split()[-1])
+    return wall, float(out.stdout.split()[-1]), _cpu() - cpu
 
 
 def _same(folder: Path, n: int) -> bool:
@@ -103,29 +111,33 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-cubes", type=int, default=8)
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _setup(folder, args.n_cubes)
-        serial, serial_cubes = _time(folder, "serial")
-        dask, dask_cubes = _time(folder, "dask")
+        serial, serial_cubes, serial_cpu = _time(folder, "serial")
+        dask, dask_cubes, dask_cpu = _time(folder, "dask")
         same = _same(folder, args.n_cubes)
+    load_after = os.getloadavg()[0]
     n = args.n_cubes
     rate_s, rate_d = n / serial * 3600, n / dask * 3600
     lines = [
-        "# Survey throughput: one process vs Dask with 2 workers (bench_survey.py)",
+        "## Survey throughput: one process vs Dask with 2 workers (bench_survey.py)",
         "",
         f"{n} copies of the MUSE Abell 478 cut-out (30 x 30 x 560), pipeline info -> "
         "correlation (measured) -> bin (S/N 30) -> redshift (5 SDSS templates + emission "
         "lines, z 0.07-0.10, on the bins). Wall times include imports and the cluster's start.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
-        f"Python {platform.python_version()}.",
+        f"Python {platform.python_version()}, load average {load_before:.1f} before and "
+        f"{load_after:.1f} after the run.",
         "",
-        "| run | wall [s] | cubes per hour | mean time per cube in its process [s] |",
-        "|---|---|---|---|",
+        "| run | wall [s] | cubes per hour | mean time per cube in its process [s] | CPU time "
+        "[s] | cores busy (CPU / wall) |",
+        "|---|---|---|---|---|---|",
         f'| single process (`scheduler="serial"`) | {serial:.1f} | {rate_s:.0f} | '
-        f"{serial_cubes / n:.1f} |",
+        f"{serial_cubes / n:.1f} | {serial_cpu:.0f} | {serial_cpu / serial:.2f} |",
         f"| Dask LocalCluster, 2 workers x 1 thread | {dask:.1f} | {rate_d:.0f} | "
-        f"{dask_cubes / n:.1f} |",
+        f"{dask_cubes / n:.1f} | {dask_cpu:.0f} | {dask_cpu / dask:.2f} |",
         "",
         f"Speed-up {serial / dask:.2f}x; scaling efficiency {rate_d / (2 * rate_s):.2f} "
         f"(1 = perfect on 2 workers). Same bins and redshift maps, bit for bit: {same}.",

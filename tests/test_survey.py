@@ -186,14 +186,29 @@ def test_cli_with_scheduler_address(cubes, tmp_path, client, capsys):
     assert "2 skipped" in capsys.readouterr().out
 
 
+def test_correlation_step_serial(data_dir, tmp_path):
+    snrg = data_dir / SNRG
+    auto = _config([snrg], tmp_path / "auto", ("correlation",), correlation={})
+    table = run_survey(auto, scheduler="serial")
+    assert list(table["corr_source"]) == ["file"]  # the SNRG file's own CORREL table
+    written = bi.SpatialCorrelation.from_fits(tmp_path / "auto" / "manga-7815-3702-SNRG" /
+                                              "correlation.fits")  # fmt: skip
+    own = bi.SpatialCorrelation.from_fits(snrg)
+    assert (written.matrix != own.matrix).nnz == 0
+    none = _config([snrg], tmp_path / "none", ("correlation",), correlation={"correlation": "none"})
+    table = run_survey(none, scheduler="serial")
+    assert list(table["status"]) == ["done"] and list(table["corr_source"]) == ["none"]
+    assert np.isnan(table["corr_sigma"][0])
+
+
 @pytest.mark.slow
 def test_fit_step_headline(data_dir, tmp_path):
     fit = {"ext": "EMLINE_GVEL", "channel": "Ha-6564", "model": "plane", "chains": 1,
-           "draws": 20, "warmup": 20, "no_plots": True, "correlation": "none"}  # fmt: skip
+           "draws": 10, "warmup": 10, "no_plots": True, "correlation": "none"}  # fmt: skip
     config = _config([data_dir / MAPS], tmp_path / "out", ("fit",), fit=fit)
     table = run_survey(config, scheduler="serial")
     assert list(table["status"]) == ["done"], list(table["reason"])
-    assert not table["fit_converged"][0]  # 20 draws: exit status 3, results still written
+    assert not table["fit_converged"][0]  # 10 draws: exit status 3, results still written
     for name in ("z0", "gx", "gy", "scatter"):
         assert np.isfinite(table[f"fit_{name}"][0])
     assert (tmp_path / "out" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC" / "posterior.nc").exists()

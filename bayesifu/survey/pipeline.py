@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli.correlation import CUBE_KINDS
 from ..errors import BayesifuError
 from .config import SurveyConfig
 
@@ -35,7 +36,6 @@ OUTPUTS = {
     "redshift": "redshift.fits",
     "fit": "posterior.nc",
 }
-CUBE_KINDS = ("manga-drp-cube", "muse-cube", "generic-cube")
 
 
 class PipelineError(BayesifuError):
@@ -88,14 +88,13 @@ def _step_correlation(ctx: _Context) -> dict:
         value, ext, shape, file=ctx.path, cube=cube, command="bayesifu survey", **kw
     )
     print(f"correlation: {desc}", file=ctx.log)
-    headline = {"corr_source": source, "corr_sigma": float(corr.params.get("sigma", np.nan))}
-    if corr is None:
+    if corr is None:  # independent spaxels: the later steps are told so
         ctx.files["correlation"] = "none"
         return {"corr_source": source, "corr_sigma": np.nan}
     out = ctx.folder / OUTPUTS["correlation"]
     corr.write(out, ext="CORREL")
     ctx.files["correlation"] = str(out)
-    return headline
+    return {"corr_source": source, "corr_sigma": float(corr.params.get("sigma", np.nan))}
 
 
 def _command_argv(ctx: _Context, step: str, extra=()) -> list[str]:

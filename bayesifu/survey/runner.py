@@ -1,12 +1,12 @@
 """Run a survey: one task per cube on Dask (or in this process), resumable, failures recorded.
 
 Each cube is written into ``OUTPUT/.<stem>.tmp-<random>/`` and the folder renamed to
-``OUTPUT/<stem>/`` when the cube is finished, with a ``DONE`` file (JSON: the configuration's
-digest and the cube's record). A cube that fails is renamed there too, for its ``log.txt``, with a
-``FAILED`` file instead. Started again, a survey skips the cubes whose ``DONE`` has the
-configuration's digest and redoes the rest (failed ones, half-written temporary folders, and
-cubes finished with other options). ``OUTPUT/summary.fits`` lists every cube
-(:mod:`bayesifu.survey.summary`); it is rewritten after each cube.
+``OUTPUT/<stem>/`` when the cube is finished (an older ``OUTPUT/<stem>/`` is replaced only then),
+with a ``DONE`` file (JSON: the configuration's digest and the cube's record). A cube that fails
+is renamed there too, for its ``log.txt``, with a ``FAILED`` file instead. Started again, a survey
+skips the cubes whose ``DONE`` has the configuration's digest and redoes the rest (failed ones,
+half-written temporary folders, and cubes finished with other options). ``OUTPUT/summary.fits``
+lists every cube (:mod:`bayesifu.survey.summary`); it is rewritten after each cube.
 
 The parent process imports no JAX: the work runs in the workers, each of which turns on float64
 (``numpyro.enable_x64()``) before JAX runs.
@@ -52,12 +52,21 @@ def cube_status(folder, digest: str) -> dict | None:
 
 
 def _clear(output: Path, stem: str) -> None:
-    """Remove what an earlier run left of cube ``stem``: temporary folders and an unfinished
-    (or outdated) folder."""
-    for tmp in output.glob(f".{stem}.tmp-*"):
+    """Remove the temporary folders an interrupted run left of cube ``stem``."""
+    for tmp in [*output.glob(f".{stem}.tmp-*"), *output.glob(f".{stem}.old-*")]:
         shutil.rmtree(tmp, ignore_errors=True)
-    if (output / stem).exists():
-        shutil.rmtree(output / stem)
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """Rename the folder ``tmp`` to ``final``; an older ``final`` (unfinished, failed, or made
+    with other options) is kept until then, moved aside and removed after."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _enable_x64() -> None:
@@ -94,7 +103,7 @@ def process_cube(path, config: SurveyConfig, digest: str) -> dict:
     record["seconds"] = time.perf_counter() - start
     marker = DONE if record["status"] == "done" else FAILED
     _write_json(tmp / marker, {"digest": digest, "record": record})
-    os.replace(tmp, output / stem)  # the finished folder appears whole
+    _move_into_place(tmp, output / stem)  # the finished folder appears whole
     return record
 
 
@@ -118,13 +127,12 @@ def _plan(config: SurveyConfig, digest: str):
     return finished, todo
 
 
-def _run_serial(todo, config, digest, bar):
+def _run_serial(todo, config, digest):
     for path in todo:
         yield process_cube(path, config, digest)
-        bar.update(1)
 
 
-def _run_dask(todo, config, digest, client, bar):
+def _run_dask(todo, config, digest, client):
     from distributed import as_completed
 
     futures = {}
@@ -136,7 +144,6 @@ def _run_dask(todo, config, digest, client, bar):
             record = future.result()
         except Exception as err:  # the task itself died: the others go on
             record = _lost(futures[future], err)
-        bar.update(1)
         yield record
 
 
@@ -153,15 +160,6 @@ def _client(scheduler, n_workers, config):
         n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
     )
     return Client(cluster), cluster
-
-
-def _bar(total, progress):
-    from tqdm.auto import tqdm
-
-    from .._progress import is_terminal
-
-    return tqdm(total=total, desc="bayesifu survey", unit="cubes", disable=not progress or not
-                is_terminal(), mininterval=0.5)  # fmt: skip
 
 
 def run_survey(config, *, scheduler=None, n_workers=None, client=None, progress=True):
@@ -181,7 +179,7 @@ def run_survey(config, *, scheduler=None, n_workers=None, client=None, progress=
     client : distributed.Client, optional
         A client to submit to (then ``scheduler`` and ``n_workers`` are not used; not closed).
     progress : bool
-        Show a progress bar over cubes (on a terminal).
+        Show a progress bar over cubes (on a terminal; elsewhere a line every 10 s).
 
     Returns
     -------
@@ -189,6 +187,7 @@ def run_survey(config, *, scheduler=None, n_workers=None, client=None, progress=
         One row per cube (:func:`bayesifu.survey.summary.summary_table`), also written to
         ``OUTPUT/summary.fits``.
     """
+    from .._progress import progress as _progress
     from .summary import summary_table, write_summary
 
     if not isinstance(config, SurveyConfig):
@@ -197,23 +196,20 @@ def run_survey(config, *, scheduler=None, n_workers=None, client=None, progress=
     Path(config.output).mkdir(parents=True, exist_ok=True)
     records, todo = _plan(config, digest)
     order = {cube_stem(p): i for i, p in enumerate(config.inputs)}
-    own = None  # what this call opened, and closes
-    with _bar(len(todo), progress) as bar:
-        if scheduler == SERIAL and client is None:
-            stream = _run_serial(todo, config, digest, bar)
-        else:
-            if client is None:
-                client, cluster = _client(scheduler, n_workers, config)
-                own = (client, cluster)
-            stream = _run_dask(todo, config, digest, client, bar)
-        try:
-            for record in stream:
-                records.append(record)
-                write_summary(summary_table(records, order, digest), config.output)
-        finally:
-            for thing in own or ():
-                if thing is not None:
-                    thing.close()
+    if scheduler == SERIAL and client is None:
+        stream, own = _run_serial(todo, config, digest), ()
+    else:
+        own = () if client is not None else _client(scheduler, n_workers, config)
+        stream = _run_dask(todo, config, digest, client or own[0])
+    try:  # a bar on a terminal, a line now and then in a log (bayesifu._progress)
+        for record in _progress(stream, total=len(todo), desc="bayesifu survey", unit="cubes",
+                                enabled=progress):  # fmt: skip
+            records.append(record)
+            write_summary(summary_table(records, order, digest), config.output)
+    finally:  # what this call opened, it closes
+        for thing in own:
+            if thing is not None:
+                thing.close()
     table = summary_table(records, order, digest)
     write_summary(table, config.output)
     return table
