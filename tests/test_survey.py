@@ -139,6 +139,19 @@ def test_failing_cube_recorded_others_finish(cubes, data_dir, tmp_path, client):
 
 
 @pytest.mark.slow  # a LocalCluster of 2 worker processes
+def test_task_that_dies_is_recorded(cubes, tmp_path, client):
+    from bayesifu.survey.runner import _run_dask
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config = _config(cubes, tmp_path / "out")
+    broken = SurveyConfig(config.inputs, blocker, config.steps, config.options)  # no folder
+    records = list(_run_dask(list(config.inputs), broken, config.digest(), client))
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all(r["reason"].startswith("task lost: ") for r in records), records
+
+
+@pytest.mark.slow  # a LocalCluster of 2 worker processes
 def test_resume_skips_finished_redoes_half_done(cubes, data_dir, tmp_path, client):
     inputs = [cubes[0], cubes[1], data_dir / SNRG]
     config = _config(inputs, tmp_path / "out")

@@ -2,11 +2,12 @@
 written to ``OUTPUT/summary.fits`` whole or not at all.
 
 Columns: ``cube`` (the folder name), ``path``, ``status`` (``done``, ``skipped``: finished by an
-earlier run, or ``failed``), ``reason`` (the one-line error of a failed cube), ``seconds``,
-``n_warnings``, then the headline numbers of the steps that ran: ``format`` (info),
-``corr_source``, ``corr_sigma`` (correlation), ``n_bins``, ``median_sn`` (bin), ``median_z``,
-``n_z_good``, ``n_z`` (redshift), ``fit_converged`` and ``fit_<parameter>`` posterior medians
-(fit). A number a cube does not have is NaN (-1 for counts, "" for text).
+earlier run, or ``failed``), ``reason`` (the one-line error of a failed cube; ``task lost: ...``
+for a task that died with its worker), ``seconds``, ``n_warnings``, then the headline numbers of
+the steps that ran: ``format`` (info), ``corr_source``, ``corr_sigma`` (correlation), ``n_bins``,
+``median_sn`` (bin), ``median_z``, ``n_z_good``, ``n_z`` (redshift), ``fit_converged`` and
+``fit_<parameter>`` posterior medians (fit). A number a cube does not have is NaN (-1 for counts,
+"" for text).
 """
 
 from __future__ import annotations
