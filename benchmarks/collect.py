@@ -15,6 +15,7 @@ ORDER = [
     ("calibration.md", "uv run python benchmarks/calibration_report.py"),
     ("binning.md", "uv run python benchmarks/bench_binning.py"),
     ("match.md", "uv run python benchmarks/bench_match.py"),
+    ("survey.md", "uv run python benchmarks/bench_survey.py"),
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
     ("fit_cli.md", "uv run python benchmarks/bench_fit_cli.py"),
