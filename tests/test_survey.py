@@ -12,7 +12,7 @@ from astropy.table import Table
 import bayesifu as bi
 from bayesifu.cli import main
 from bayesifu.survey import ConfigError, SurveyConfig, load_config, run_survey
-from bayesifu.survey.runner import DONE, FAILED
+from bayesifu.survey.runner import DONE, FAILED, input_stamp
 
 SNRG = "manga-7815-3702-SNRG.fits.gz"
 MAPS = "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
@@ -160,7 +160,8 @@ def test_resume_skips_finished_redoes_half_done(cubes, data_dir, tmp_path, clien
     (out / "real-muse").mkdir(parents=True)
     record = {"cube": "real-muse", "path": str(cubes[0]), "status": "done", "reason": "",
               "seconds": 1.0, "n_warnings": 0, "format": "made-up"}  # fmt: skip
-    (out / "real-muse" / DONE).write_text(json.dumps({"digest": config.digest(), "record": record}))
+    done = {"digest": config.digest(), "input": input_stamp(cubes[0]), "record": record}
+    (out / "real-muse" / DONE).write_text(json.dumps(done))
     (out / ".sim-disk.tmp-0000dead").mkdir()
     (out / ".sim-disk.tmp-0000dead" / "info.txt").write_bytes(b"half")
     (out / "sim-disk").mkdir()  # a folder without DONE: redone
@@ -283,3 +284,16 @@ def test_bad_config_files(tmp_path, data_dir, capsys):
     err = capsys.readouterr().err.strip()
     steps = "info, correlation, bin, redshift, fit"
     assert err == f"bayesifu survey: error: steps: unknown step 'fly'; choose from {steps}"
+
+
+def test_replaced_input_is_redone(data_dir, tmp_path):
+    """A finished cube is skipped only while its input file is the one it was made from."""
+    import shutil
+
+    cube = tmp_path / "cube.fits.gz"
+    shutil.copy(data_dir / SNRG, cube)
+    config = _config([cube], tmp_path / "out")
+    assert list(run_survey(config, scheduler="serial")["status"]) == ["done"]
+    assert list(run_survey(config, scheduler="serial")["status"]) == ["skipped"]
+    shutil.copy(data_dir / MAPS, cube)  # another file under the same name
+    assert list(run_survey(config, scheduler="serial")["status"]) == ["done"]

@@ -2,11 +2,13 @@
 
 Each cube is written into ``OUTPUT/.<stem>.tmp-<random>/`` and the folder renamed to
 ``OUTPUT/<stem>/`` when the cube is finished (an older ``OUTPUT/<stem>/`` is replaced only then),
-with a ``DONE`` file (JSON: the configuration's digest and the cube's record). A cube that fails
-is renamed there too, for its ``log.txt``, with a ``FAILED`` file instead. Started again, a survey
-skips the cubes whose ``DONE`` has the configuration's digest and redoes the rest (failed ones,
-half-written temporary folders, and cubes finished with other options). ``OUTPUT/summary.fits``
-lists every cube (:mod:`bayesifu.survey.summary`); it is rewritten after each cube.
+with a ``DONE`` file (JSON: the configuration's digest, the input file's size and modification
+time, and the cube's record). A cube that fails is renamed there too, for its ``log.txt``, with a
+``FAILED`` file instead. Started again, a survey skips the cubes whose ``DONE`` has the
+configuration's digest and the input file as it is now, and redoes the rest (failed ones,
+half-written temporary folders, cubes finished with other options, inputs replaced since).
+``OUTPUT/summary.fits`` lists every cube (:mod:`bayesifu.survey.summary`); it is rewritten after
+each cube.
 
 The parent process imports no JAX: the work runs in the workers, each of which turns on float64
 (``numpyro.enable_x64()``) before JAX runs.
@@ -39,8 +41,16 @@ def _write_json(path: Path, record: dict) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def cube_status(folder, digest: str) -> dict | None:
-    """The record of a finished cube in ``folder`` whose ``DONE`` has ``digest``, else None."""
+def input_stamp(path) -> dict:
+    """Size and modification time of an input file: a cube replaced under the same name (new
+    data, another reduction) is not the cube a finished folder was made from."""
+    st = Path(path).stat()
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def cube_status(folder, digest: str, path=None) -> dict | None:
+    """The record of a finished cube in ``folder`` whose ``DONE`` has ``digest`` (and, given
+    ``path``, was made from that file as it is now: :func:`input_stamp`), else None."""
     done = Path(folder) / DONE
     if not done.is_file():
         return None
@@ -48,7 +58,11 @@ def cube_status(folder, digest: str) -> dict | None:
         saved = json.loads(done.read_text())
     except (OSError, ValueError):
         return None
-    return saved.get("record") if saved.get("digest") == digest else None
+    if saved.get("digest") != digest:
+        return None
+    if path is not None and saved.get("input") != input_stamp(path):
+        return None
+    return saved.get("record")
 
 
 def _clear(output: Path, stem: str) -> None:
@@ -102,7 +116,7 @@ def process_cube(path, config: SurveyConfig, digest: str) -> dict:
         record.update(status="failed", reason=one_line(err))
     record["seconds"] = time.perf_counter() - start
     marker = DONE if record["status"] == "done" else FAILED
-    _write_json(tmp / marker, {"digest": digest, "record": record})
+    _write_json(tmp / marker, {"digest": digest, "input": input_stamp(path), "record": record})
     _move_into_place(tmp, output / stem)  # the finished folder appears whole
     return record
 
@@ -119,7 +133,7 @@ def _plan(config: SurveyConfig, digest: str):
     """``(records of cubes already finished, paths to run)``."""
     finished, todo = [], []
     for path in config.inputs:
-        record = cube_status(Path(config.output) / cube_stem(path), digest)
+        record = cube_status(Path(config.output) / cube_stem(path), digest, path)
         if record is None:
             todo.append(path)
         else:
