@@ -76,14 +76,22 @@ def test_synthetic_images_of_the_muse_cutout_match_back(muse):
     shifted, PSF FWHM 1.2 and 1.0 arcsec, Gaussian noise 0.05 in the cube unit [1e-20
     erg/s/cm2/A]) matched onto the cube grid at FWHM 1.4 arcsec agree with the cube's own IB709
     image degraded to 1.4 arcsec: within 6 % per spaxel (the pixel windows of the two resamplings
-    are the difference), and their noise has the propagated covariance."""
+    are the difference), and their noise has the propagated covariance. The images are in the
+    imaging unit (1e-17), so they are compared in the cube's unit after conversion."""
+    from astropy import units as u
+
+    from bayesifu.imaging import DEFAULT_UNIT
+    from bayesifu.imaging.synthetic import _cube_to_image_unit
+
+    to_image = _cube_to_image_unit(muse)
+    assert to_image == pytest.approx(1e-3, rel=1e-12)  # the cube is in 1e-20 erg/s/cm2/A
     im1, _ = synthetic_image(
         muse,
         BAND,
         pixel_scale=0.396,
         psf_fwhm=1.2,
         cube_psf_fwhm=CUBE_FWHM,
-        noise=0.05,
+        noise=0.05 * to_image,
         rotation=20.0,
         offset=(0.3, -0.2),
         seed=1,
@@ -94,7 +102,7 @@ def test_synthetic_images_of_the_muse_cutout_match_back(muse):
         pixel_scale=0.3,
         psf_fwhm=1.0,
         cube_psf_fwhm=CUBE_FWHM,
-        noise=0.05,
+        noise=0.05 * to_image,
         rotation=-35.0,
         seed=2,
     )
@@ -105,7 +113,8 @@ def test_synthetic_images_of_the_muse_cutout_match_back(muse):
     for k in range(2):
         good = ~pc.mask[k] & ~edge
         assert good.sum() > 150
-        ratio = pc.data[k][good] / ref[0][good]
+        assert u.Unit(pc.unit) == DEFAULT_UNIT
+        ratio = pc.data[k][good] / to_image / ref[0][good]
         assert np.median(np.abs(ratio - 1)) < 0.03 and np.abs(ratio - 1).max() < 0.06
         # noise: matched minus noise-free matched, against the propagated variance
         clean = pc.operators[k] @ (im1 if k == 0 else im2).meta["truth"].ravel()

@@ -35,7 +35,7 @@ def synthetic_image(  # noqa: PLR0913 -- public API: documented keyword options
     offset=(0.0, 0.0),
     shape=None,
     seed=0,
-    unit_factor: float = 1.0,
+    unit_factor: float | None = None,
 ) -> tuple[Image, np.ndarray]:
     """A noisy broadband image of ``cube`` through ``band`` on a new pixel grid.
 
@@ -61,8 +61,10 @@ def synthetic_image(  # noqa: PLR0913 -- public API: documented keyword options
         The image shape; default covering the cube with a margin.
     seed : int
         Seed of the noise.
-    unit_factor : float
-        Factor from the cube unit to the image unit.
+    unit_factor : float, optional
+        Factor from the cube unit to the image unit
+        (:data:`~bayesifu.imaging.DEFAULT_UNIT`); default from the cube's ``unit`` (an error if
+        the cube has none that converts).
 
     Returns
     -------
@@ -74,6 +76,8 @@ def synthetic_image(  # noqa: PLR0913 -- public API: documented keyword options
     if cube.wcs is None or cube.spaxel_scale is None:
         raise InputError(f"{cube.name}: a synthetic image needs the cube's WCS and spaxel scale")
     band = load_band(band, psf_fwhm)
+    if unit_factor is None:
+        unit_factor = _cube_to_image_unit(cube)
     data, _, mask = cube_photometry(cube, [band])
     img = np.where(mask[0], 0.0, data[0]) * unit_factor
     kernel = matching_kernel(cube_psf_fwhm, psf_fwhm, cube.spaxel_scale)
@@ -100,3 +104,19 @@ def synthetic_image(  # noqa: PLR0913 -- public API: documented keyword options
         meta={"noise": noise, "seed": seed, "truth": truth},
     )
     return image, truth
+
+
+def _cube_to_image_unit(cube: Cube) -> float:
+    """The factor from the cube's flux unit to :data:`DEFAULT_UNIT` (the synthetic image's)."""
+    from astropy import units as u
+
+    from ..errors import FileFormatError
+    from .read import DEFAULT_UNIT, _parse_unit
+
+    try:
+        return float(_parse_unit(cube.unit or "", cube.name).to(DEFAULT_UNIT))
+    except (ValueError, u.UnitConversionError, FileFormatError) as err:
+        raise InputError(
+            f"{cube.name}: its unit {cube.unit!r} does not convert to {DEFAULT_UNIT}; "
+            "give unit_factor"
+        ) from err
