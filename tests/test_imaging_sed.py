@@ -128,6 +128,10 @@ def test_bad_input_is_named():
     pc.unit = u.Unit("Jy")
     with pytest.raises(InputError, match="cannot be converted"):
         binned_seds(pc, cube, _binid())
+    unitless = _small_cube()
+    unitless.unit = None  # no BUNIT: the photometry cannot be put on the spectra's scale
+    with pytest.raises(InputError, match="no flux unit"):
+        binned_seds(_small_photometry(), unitless, _binid())
 
 
 def test_muse_cutout_seds_from_sed_bins(data_dir):

@@ -139,13 +139,17 @@ def _band_bad(photometry: PhotometricCube, j: int) -> np.ndarray:
 
 
 def _unit_factor(photometry_unit, cube_unit) -> float:
-    """Photometry unit in the cube's unit (1 when either is not known)."""
+    """Photometry unit in the cube's unit: an error when the cube has none (the two cannot be
+    put on one scale, and assuming they agree can be wrong by orders of magnitude)."""
     from astropy import units as u
 
     from .read import _parse_unit
 
     if not cube_unit or photometry_unit is None:
-        return 1.0
+        raise InputError(
+            f"the cube has no flux unit (BUNIT) to put the images' photometry ({photometry_unit}) "
+            "on its scale; set the cube's unit"
+        )
     try:
         cube_u = _parse_unit(cube_unit, "cube") if isinstance(cube_unit, str) else cube_unit
         return float(u.Unit(photometry_unit).to(u.Unit(cube_u)))
