@@ -26,7 +26,7 @@ Priors (per bin unless said; each may be replaced through ``priors``)::
 
     av        ~ HalfNormal(1)                    [mag]    A_V >= 0
     flux      ~ HalfNormal(5 max_b <y_b>)        [data unit]  (scale from the data)
-    fractions ~ Dirichlet(concentration 1_K)     (uniform on the simplex)
+    fractions ~ Dirichlet(concentration 1_K)     (uniform on the simplex; none for K = 1)
     z         fixed (``redshift=float``) or ``redshift=<distribution>`` (shared)
 
 Parametrisation (for NUTS). Non-negative weights as amplitude times simplex: the data fix the
@@ -65,6 +65,8 @@ from bayesifu.sedmodel import SEDBasis, sed_flux
 
 __all__ = ["model", "default_priors", "simulated_data", "main", "PARAMS"]
 
+#: The shipped SDSS templates of the examples (an early- and a late-type spectrum).
+TEMPLATES = ("spDR2-023.fit", "spDR2-027.fit")
 #: Per-bin parameters sampled (``flux`` through ``flux_obs``) and the shared one.
 PARAMS = ("av", "flux_obs", "fractions")
 
@@ -181,7 +183,11 @@ def model(
                 dist.transforms.AffineTransform(0.0, att_ref**av, domain=prior.support),
             ),
         )
-        fractions = numpyro.sample("fractions", dist.Dirichlet(jnp.full(big_k, concentration)))
+        if big_k > 1:
+            simplex = dist.Dirichlet(jnp.full(big_k, concentration))
+            fractions = numpyro.sample("fractions", simplex)
+        else:  # one template: nothing to mix
+            fractions = jnp.ones((nb, 1))
     flux = numpyro.deterministic("flux", flux_obs / att_ref**av)
     weights = numpyro.deterministic("weights", flux[:, None] * fractions)
     numpyro.deterministic("flux_total", jnp.sum(flux))
@@ -198,10 +204,12 @@ def model(
     return mu
 
 
-def simulated_data(n_side=8, bin_size=2, z=0.03, sigma=0.02, seed=1, spectral=False):
+def simulated_data(
+    n_side=8, bin_size=2, z=0.03, sigma=0.02, seed=1, spectral=False, templates=TEMPLATES
+):
     """Binned SEDs of a simulated galaxy with MaNGA-like correlated noise, and the truth.
 
-    Two shipped SDSS templates (spDR2-023, spDR2-027), a square grid of ``n_side``:sup:`2`
+    Shipped SDSS templates (default spDR2-023 and spDR2-027), a square grid of ``n_side``:sup:`2`
     spaxels cut into ``bin_size`` x ``bin_size`` bins, Gaussian spatial correlation
     (:meth:`bayesifu.SpatialCorrelation.gaussian`, sigma 1.92 spaxels), six top-hat bands (or,
     with ``spectral``, 60 spectral pixels); the truth has a radial A_V gradient.
@@ -211,7 +219,7 @@ def simulated_data(n_side=8, bin_size=2, z=0.03, sigma=0.02, seed=1, spectral=Fa
     binned : BinnedSpectra
     basis : SEDBasis
     truth : dict
-        ``weights`` (n_bins, 2), ``av`` (n_bins,), ``z``.
+        ``weights`` (n_bins, K), ``av`` (n_bins,), ``z``.
     correlation : SpatialCorrelation
     """
     from bayesifu import datasets, read_templates
@@ -219,8 +227,7 @@ def simulated_data(n_side=8, bin_size=2, z=0.03, sigma=0.02, seed=1, spectral=Fa
     from bayesifu.sedmodel import band_weights
     from bayesifu.sedmodel.simulate import simulate_binned_seds
 
-    paths = [p for p in datasets.sdss_templates() if p.name in ("spDR2-023.fit", "spDR2-027.fit")]
-    templates = read_templates(paths)
+    templates = read_templates([p for p in datasets.sdss_templates() if p.name in templates])
     if spectral:
         wave, filters = np.geomspace(3800.0, 8800.0, 60), None
     else:
@@ -237,7 +244,8 @@ def simulated_data(n_side=8, bin_size=2, z=0.03, sigma=0.02, seed=1, spectral=Fa
     av = 0.2 + 0.8 * np.exp(-(r**2))
     level = 4.0 * np.exp(-r)
     frac_old = 0.3 + 0.5 * r / r.max()
-    weights = level[:, None] * np.stack([frac_old, 1 - frac_old], axis=1)
+    weights = level[:, None] * np.stack([frac_old, 1 - frac_old], axis=1)[:, : basis.n_templates]
+    weights[:, -1] += level - weights.sum(axis=1)  # one template: all the level
     corr = SpatialCorrelation.gaussian((n_side, n_side), sigma=1.92, rlim=6.4)
     binned, _ = simulate_binned_seds(
         basis, binid, weights, av, z, sigma=sigma, correlation=corr, seed=seed
@@ -246,7 +254,8 @@ def simulated_data(n_side=8, bin_size=2, z=0.03, sigma=0.02, seed=1, spectral=Fa
 
 
 def main(argv=None):
-    """Fit simulated binned SEDs with the full covariance between bins; print the summary."""
+    """Fit simulated binned SEDs with and without the covariance between bins; print the
+    posterior summary and the widths of the summed flux and the mean A_V in both fits."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
@@ -256,13 +265,23 @@ def main(argv=None):
     from bayesifu import _arviz
     from bayesifu.likelihood import BinnedSpectraLikelihood
     from bayesifu.sampling import sample
+    from bayesifu.sedmodel import independent_bins
 
     binned, basis, truth, _ = simulated_data()
-    lik = BinnedSpectraLikelihood(binned)
-    idata = sample(model, basis, lik, chains=args.chains, draws=args.draws, warmup=args.warmup)
+    runs = {}
+    variants = {"full covariance": binned, "independent bins": independent_bins(binned)}
+    for label, data in variants.items():
+        runs[label] = sample(
+            model, basis, BinnedSpectraLikelihood(data), chains=args.chains, draws=args.draws,
+            warmup=args.warmup,
+        )  # fmt: skip
+    idata = runs["full covariance"]
     print(_arviz.summary(idata, var_names=["av", "flux", "flux_total", "av_mean"]))
     print("true av:", np.round(truth["av"], 3))
     print("true flux:", np.round(truth["weights"].sum(axis=1), 3))
+    for name in ("flux_total", "av_mean"):
+        sd = {k: float(np.std(_arviz.group(v, "posterior")[name])) for k, v in runs.items()}
+        print(f"posterior sd of {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in sd.items()))
     return idata
 
 
