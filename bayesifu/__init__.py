@@ -62,6 +62,9 @@ _LAZY = {
     **dict.fromkeys(["LMResult", "lm_fit", "disk_lm_fit"], ".lmfit"),
     **dict.fromkeys(["ConvergenceWarning", "observe", "predict", "sample"], ".sampling"),
     **dict.fromkeys(
+        ["SEDBasis", "calzetti_k", "independent_bins", "sed_flux", "sed_maps"], ".sedmodel"
+    ),
+    **dict.fromkeys(
         ["PlaneParams", "PolynomialBasis", "SersicParams", "plane", "sersic"], ".surfaces"
     ),
     "datasets": ".datasets",

@@ -17,7 +17,7 @@ from bayesifu.errors import EmptyDataError, InputError
 from bayesifu.likelihood import MapLikelihood
 from bayesifu.sampling import sample
 
-MODELS = ["disk", "plane", "sersic", "polynomial_surface", "constant"]
+MODELS = ["disk", "plane", "sersic", "polynomial_surface", "constant", "sed"]
 
 
 def _small_lik(values, seed=0):
@@ -207,6 +207,7 @@ def test_main_runs(name, monkeypatch):
         "sersic": ("x0", "re", "n", "total_flux"),
         "polynomial_surface": ("theta", "coef", "scatter"),
         "constant": ("v0",),
+        "sed": ("av", "flux_obs", "fractions", "flux", "weights", "flux_total"),
     }[name]
     assert set(expected) <= set(post)
     assert jax.config.jax_enable_x64

@@ -14,7 +14,7 @@ import sys
 __all__ = ["main", "COMMANDS"]
 
 #: Modules of this package that define a command, in the order ``--help`` lists them.
-COMMANDS = ["demo", "info", "fit", "bin", "redshift", "match", "survey"]
+COMMANDS = ["demo", "info", "fit", "bin", "redshift", "match", "sedfit", "survey"]
 
 
 def _setup_jax():

@@ -1,0 +1,94 @@
+"""``bayesifu sedfit``: a simulated cube fitted end to end; bad calls answer with one line."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from bayesifu.cli import main
+
+
+def _write_cube(path):
+    from bayesifu.models import sed
+
+    from bayesifu.sedmodel.simulate import simulate_binned_seds
+
+    _, basis, truth, corr = sed.simulated_data(spectral=True, sigma=0.005)
+    yy, xx = np.indices((8, 8))
+    binid = (yy // 2) * 4 + xx // 2
+    _, cube = simulate_binned_seds(
+        basis, binid, truth["weights"], truth["av"], truth["z"], sigma=0.005, correlation=corr
+    )
+    hdr = fits.Header()
+    hdr["CTYPE1"], hdr["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    hdr["CRVAL1"], hdr["CRVAL2"], hdr["CRPIX1"], hdr["CRPIX2"] = 150.0, 2.0, 4.0, 4.0
+    hdr["CDELT1"], hdr["CDELT2"] = -0.5 / 3600, 0.5 / 3600
+    hdr["CUNIT1"], hdr["CUNIT2"] = "deg", "deg"
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(cube.flux, header=hdr, name="FLUX"),
+            fits.ImageHDU(cube.variance, name="VAR"),
+            fits.ImageHDU(cube.wave, name="WAVE"),
+        ]
+    ).writeto(path)
+    return truth
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayesifu.sampling.ConvergenceWarning")  # 30 draws only
+def test_sedfit_writes_maps_with_wcs(tmp_path, capsys):
+    cube = tmp_path / "cube.fits"
+    _write_cube(cube)
+    out = tmp_path / "maps.fits"
+    rc = main(
+        [
+            "sedfit",
+            str(cube),
+            "--z",
+            "0.03",
+            "--block",
+            "2",
+            "--out",
+            str(out),
+            "--draws",
+            "30",
+            "--warmup",
+            "30",
+            "--chains",
+            "1",
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    assert "16 bins" in capsys.readouterr().out
+    with fits.open(out) as hdul:
+        assert hdul[0].header["NBINS"] == 16 and hdul[0].header["BETWEEN"] == "exact"
+        assert hdul[0].header["BIFUCMD"].startswith("sedfit")
+        av = hdul["AV_MEDIAN"].data
+        assert av.shape == (8, 8) and np.all(np.isfinite(av)) and np.all(av >= 0)
+        assert WCS(hdul["FLUX_SD"].header).wcs.ctype[1] == "DEC--TAN"
+        assert "WEIGHT1_P84" in hdul
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--z-range", "0.1", "0.0"], "--z-range: ZMIN must be below ZMAX"),
+        (["--z", "0.03", "--block", "0"], "--block must be > 0"),
+        (["--z", "0.03", "--correlation", "nofile.fits"], "--correlation 'nofile.fits'"),
+    ],
+)
+def test_sedfit_bad_calls(tmp_path, capsys, extra, message):
+    cube = tmp_path / "cube.fits"
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(),
+            fits.ImageHDU(np.ones((3, 4, 4)), name="FLUX"),
+            fits.ImageHDU(np.ones((3, 4, 4)), name="VAR"),
+            fits.ImageHDU(np.array([5000.0, 5100.0, 5200.0]), name="WAVE"),
+        ]
+    ).writeto(cube)
+    rc = main(["sedfit", str(cube), *extra, "--out", str(tmp_path / "x.fits")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
