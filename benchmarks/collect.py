@@ -16,6 +16,11 @@ ORDER = [
     ("binning.md", "uv run python benchmarks/bench_binning.py"),
     ("match.md", "uv run python benchmarks/bench_match.py"),
     ("survey.md", "uv run python benchmarks/bench_survey.py"),
+    (
+        "sedfit.md",
+        "uv run python benchmarks/bench_sedfit.py --bin-side 6 --draws 150 --warmup 150 "
+        "--emcee-steps 1000 --emcee-warmup 500",
+    ),
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),
     ("fit_cli.md", "uv run python benchmarks/bench_fit_cli.py"),
