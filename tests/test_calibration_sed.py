@@ -12,8 +12,11 @@ all bins and the summed flux of all bins.
 The same data are fitted with :func:`bayesifu.sedmodel.independent_bins` (exact variance of
 each bin, covariance between bins dropped). Neighbouring bins are correlated by about 0.6, so the
 summed flux of the bins has a variance several times the sum of the bins' variances: the
-independent-bins posterior of ``flux_total`` is too narrow and its coverage falls far below 68%;
-the test asserts that, and prints every coverage for the report.
+independent-bins posterior of ``flux_total`` is too narrow (the test asserts its mean posterior
+sd is below 0.8 of the full-covariance one, and its coverage below the full-covariance
+coverage; at the CI size of 40 sets the binomial band is too wide to require it to fall outside
+the band, which a run with ``BAYESIFU_CALIBRATION_SEDS=120`` shows) and prints every coverage for
+the report.
 
 NUTS (NumPyro's functional ``hmc`` API, the sampler behind :func:`bayesifu.sample`) runs
 vectorised over the sets with ``jax.vmap`` on the model program's own potential energy; the
@@ -28,7 +31,7 @@ import pytest
 
 pytestmark = pytest.mark.calibration
 
-N_SETS = int(os.environ.get("BAYESIFU_CALIBRATION_SEDS", "120"))
+N_SETS = int(os.environ.get("BAYESIFU_CALIBRATION_SEDS", "40"))  # sized for CI on 2 cores
 WARMUP, DRAWS = 120, 150
 SIGMA = 0.01  # per spaxel and band: S/N about 15-30 per bin and band
 N_SIDE = 6  # spaxels: 3 x 3 bins of 2 x 2
@@ -157,11 +160,11 @@ def test_sed_posteriors_cover_the_truth_only_with_the_covariance_between_bins():
     }
     level = 0.68
     tol = 3 * np.sqrt(level * (1 - level) / N_SETS)
-    results = {}
+    results, widths = {}, {}
     for label, lik, seed in (("full covariance", full, 0), ("independent bins", indep, 1)):
         draws, n_div = _nuts_all(basis, nb, lik, data, jax.random.PRNGKey(seed))
         results[label] = {n: _coverage(draws[n], true[n], level) for n in true}
-        width = {n: float(np.mean(np.std(draws[n], axis=1))) for n in true}
+        width = widths[label] = {n: float(np.mean(np.std(draws[n], axis=1))) for n in true}
         print(f"\n{label}: coverage of the central 68% over {N_SETS} sets "
               f"(band {level - tol:.3f}-{level + tol:.3f}), divergences {n_div}")  # fmt: skip
         for n in true:
@@ -171,4 +174,5 @@ def test_sed_posteriors_cover_the_truth_only_with_the_covariance_between_bins():
     for n, cov in results["full covariance"].items():
         assert abs(cov - level) <= tol, (n, cov)
     # dropping the covariance between bins: the summed flux is far too sure of itself
-    assert results["independent bins"]["flux_total"] < level - tol
+    assert widths["independent bins"]["flux_total"] < 0.8 * widths["full covariance"]["flux_total"]
+    assert results["independent bins"]["flux_total"] < results["full covariance"]["flux_total"]
