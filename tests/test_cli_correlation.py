@@ -1,5 +1,6 @@
-"""One ``--correlation`` option for ``bayesifu fit``, ``bin`` and ``redshift`` (issue 15): the
-same keywords, help text and message for a bad value; and what each keyword resolves to."""
+"""One ``--correlation`` option for ``bayesifu fit``, ``bin``, ``redshift`` and ``sedfit`` (issue
+15): the same keywords, help text and message for a bad value; and what each keyword resolves
+to."""
 
 import argparse
 
@@ -23,7 +24,7 @@ def _option(command, name):
 
 
 def test_same_help_and_default_per_command():
-    defaults = {"fit": "gaussian", "bin": "auto", "redshift": "measured"}
+    defaults = {"fit": "gaussian", "bin": "auto", "redshift": "measured", "sedfit": "gaussian"}
     core = HELP.split("{use}")[1]
     for command, default in defaults.items():
         action = _option(command, "--correlation")
@@ -43,6 +44,8 @@ def _calls(data_dir, tmp_path):
                 "--out", str(tmp_path / "b.fits")],
         "redshift": ["redshift", str(data_dir / "muse-abell478-cutout.fits.gz"), "--templates",
                      *tpl, "--bins", str(bins), "--out", str(tmp_path / "z.fits")],
+        "sedfit": ["sedfit", str(data_dir / "muse-abell478-cutout.fits.gz"), "--z", "0.0859",
+                   "--out", str(tmp_path / "s.fits")],
     }  # fmt: skip
 
 

@@ -11,12 +11,17 @@ percentiles) to ``--out``, with the provenance in the primary header.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..errors import InputError
 from .checks import check_fits_file, check_out_file, check_positive, cli_options
+from .correlation import (
+    GAUSSIAN_RLIM,
+    GAUSSIAN_SIGMA,
+    add_correlation_options,
+    check_correlation_option,
+    resolve_correlation,
+)
 
 __all__ = ["register", "run"]
 
@@ -64,14 +69,13 @@ def register(subparsers):
         help="observed wavelengths to fit [Angstrom] (default: all)",
     )
     p.add_argument("--step", type=int, default=1, help="use every STEP-th channel (default: 1)")
+    add_correlation_options(p, "gaussian", use=" between the spaxels of the bins")
     p.add_argument(
-        "--correlation",
-        default="gaussian",
-        help="'gaussian' (sigma --sigma, rlim "
-        "--rlim), 'none', or a FITS file with a CORREL table (default: %(default)s)",
+        "--sigma", type=float, default=GAUSSIAN_SIGMA, help="Gaussian correlation sigma [spaxel]"
     )
-    p.add_argument("--sigma", type=float, default=1.92, help="Gaussian correlation sigma [spaxel]")
-    p.add_argument("--rlim", type=float, default=6.4, help="Gaussian truncation radius [spaxel]")
+    p.add_argument(
+        "--rlim", type=float, default=GAUSSIAN_RLIM, help="Gaussian truncation radius [spaxel]"
+    )
     p.add_argument(
         "--independent-bins",
         action="store_true",
@@ -86,7 +90,7 @@ def register(subparsers):
 
 
 def _check(args):
-    check_fits_file(args.file, "CUBE")
+    kind = check_fits_file(args.file, "CUBE")
     check_out_file(args.out, args.overwrite)
     for value, option in (
         (args.block, "--block"),
@@ -94,12 +98,12 @@ def _check(args):
         (args.draws, "--draws"),
         (args.chains, "--chains"),
         (args.sigma, "--sigma"),
+        (args.rlim, "--rlim"),
     ):
         check_positive(value, option)
     if args.bins is not None:
         check_fits_file(args.bins, "--bins")
-    if args.correlation not in ("gaussian", "none") and not Path(args.correlation).is_file():
-        raise InputError(f"--correlation {args.correlation!r}: not gaussian, none or a file")
+    check_correlation_option(args.correlation, args.correlation_ext, kind, "CUBE")
     if args.z_range is not None and not args.z_range[0] < args.z_range[1]:
         raise InputError(f"--z-range: ZMIN must be below ZMAX, got {args.z_range}")
 
@@ -154,13 +158,13 @@ def _binning(cube, args):
 
 
 def _correlation(cube, args):
-    from ..correlation import SpatialCorrelation
-
-    if args.correlation == "none":
-        return None
-    if args.correlation == "gaussian":
-        return SpatialCorrelation.gaussian(cube.spatial_shape, sigma=args.sigma, rlim=args.rlim)
-    return SpatialCorrelation.from_fits(args.correlation, ext="CORREL", shape=cube.spatial_shape)
+    """The spatial correlation of ``--correlation`` (the option every command shares), printed."""
+    corr, _, desc = resolve_correlation(
+        args.correlation, args.correlation_ext, cube.spatial_shape, file=args.file, cube=cube,
+        sigma=args.sigma, rlim=args.rlim, command="bayesifu sedfit",
+    )  # fmt: skip
+    print(f"bayesifu sedfit: correlation between spaxels: {desc}")
+    return corr
 
 
 def run(args) -> int:
