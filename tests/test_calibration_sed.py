@@ -33,6 +33,11 @@ pytestmark = pytest.mark.calibration
 
 N_SETS = int(os.environ.get("BAYESIFU_CALIBRATION_SEDS", "40"))  # sized for CI on 2 cores
 WARMUP, DRAWS = 120, 150
+# vmap runs every set for as long as its longest tree: a depth of 6 (64 leapfrog steps; the
+# one-template posterior is near Gaussian, a few steps per draw once adapted) bounds the early
+# warmup of the worst set, which at the default 10 cost minutes. Truncated trees are still a
+# valid NUTS kernel: this changes the efficiency, not the posterior.
+MAX_TREE_DEPTH = 6
 SIGMA = 0.01  # per spaxel and band: S/N about 15-30 per bin and band
 N_SIDE = 6  # spaxels: 3 x 3 bins of 2 x 2
 INNER = 4  # the central bin
@@ -116,7 +121,8 @@ def _nuts_all(basis, nb, lik, data, key):
         }
 
     def one(k, d):
-        state = init_kernel(start, num_warmup=WARMUP, model_args=(d,), rng_key=k, dense_mass=True)
+        state = init_kernel(start, num_warmup=WARMUP, model_args=(d,), rng_key=k, dense_mass=True,
+                            max_tree_depth=MAX_TREE_DEPTH)  # fmt: skip
 
         def body(s, _):
             s = sample_kernel(s, model_args=(d,))
