@@ -22,11 +22,12 @@ TIMEOUT_S = 600  # per cell; a loaded 2-core machine needs the margin
 
 def test_notebooks_exist():
     names = [p.name for p in PATHS]
-    assert names[:4] == [
+    assert names[:5] == [
         "01_spatial_covariance.ipynb",
         "02_velocity_field.ipynb",
         "03_redshift.ipynb",
         "04_binning.ipynb",
+        "05_imaging_sed.ipynb",
     ]
 
 
