@@ -7,6 +7,7 @@ import pytest
 from bayesifu.models import redshift as zmodel
 
 import bayesifu as bi
+from bayesifu import _arviz
 from bayesifu.redshift import log_z_grid
 
 
@@ -27,7 +28,9 @@ def test_nuts_matches_grid_posterior(data_dir, snr):
     s = post.summary()
     assert s.n_peaks[0] == 1  # a single peak: the NUTS window holds the whole posterior
     kwargs, init = zmodel.inputs_from_grid(post, 0, flux, ivar)
-    idata = zmodel.refine(kwargs, init, chains=2, warmup=150, draws=300, check="raise")
+    # 800 draws per chain: with 300, r-hat of the whitened coefficients sat at the sampler's
+    # threshold (1.010 was seen on 3.12), so the convergence check itself decided the test.
+    idata = zmodel.refine(kwargs, init, chains=2, warmup=200, draws=800, check="raise")
     z = np.asarray(idata.posterior["z"]).ravel()
     assert abs(z.mean() - s.z_mean[0]) < 0.3 * s.z_std[0]
     assert 0.75 < z.std() / s.z_std[0] < 1.33
@@ -45,6 +48,6 @@ def test_main_runs_through_bayesifu_sample(data_dir, capsys):
         idata = zmodel.main([*paths, "--snr", "8", "--draws", "40", "--warmup", "60"])
     assert {"z", "u", "coeffs"} <= set(idata.posterior.data_vars)
     assert idata.posterior["coeffs"].shape[-1] == idata.posterior["u"].shape[-1]
-    assert "log_likelihood" in idata.groups()
+    assert "log_likelihood" in _arviz.group_names(idata)  # arviz 0.x and 1.x (DataTree)
     assert abs(float(idata.posterior["z"].mean()) - 0.0859) < 0.003
     assert "NUTS: z =" in capsys.readouterr().out
