@@ -235,15 +235,21 @@ def _collapse(cube, wave_range):
         sel = (cube.wave >= wave_range[0]) & (cube.wave <= wave_range[1])
         if not sel.any():
             raise InputError(f"{cube.name}: no channel in --wave-range {wave_range}")
-    flux = np.asarray(cube.flux[sel], dtype=float)
-    var = np.asarray(cube.variance[sel], dtype=float)
-    bad = ~np.isfinite(flux) | ~np.isfinite(var) | (var <= 0)
-    if cube.mask is not None:
-        bad |= np.asarray(cube.mask[sel], dtype=bool)
-    n = (~bad).sum(axis=0)
+    total, var_total, n = 0.0, 0.0, 0
+    chan = np.flatnonzero(sel)
+    for lo in range(0, chan.size, 256):  # channel blocks: a whole MUSE field is never loaded
+        idx = chan[lo : lo + 256]
+        flux = np.asarray(cube.flux[idx], dtype=float)
+        var = np.asarray(cube.variance[idx], dtype=float)
+        bad = ~np.isfinite(flux) | ~np.isfinite(var) | (var <= 0)
+        if cube.mask is not None:
+            bad |= np.asarray(cube.mask[idx], dtype=bool)
+        n = n + (~bad).sum(axis=0)
+        total = total + np.where(bad, 0.0, flux).sum(axis=0)
+        var_total = var_total + np.where(bad, 0.0, var).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(bad, 0.0, flux).sum(axis=0) / n
-        v = np.where(bad, 0.0, var).sum(axis=0) / n**2
+        mean = total / n
+        v = var_total / n**2
     mask = n == 0
     return bi.Map(np.where(mask, 0.0, mean), np.where(mask, 1.0, v), mask=mask, wcs=cube.wcs,
                   name=f"{cube.name} (collapsed)")  # fmt: skip
