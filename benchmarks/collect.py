@@ -16,6 +16,7 @@ ORDER = [
     ("binning.md", "uv run python benchmarks/bench_binning.py"),
     ("match.md", "uv run python benchmarks/bench_match.py"),
     ("survey.md", "uv run python benchmarks/bench_survey.py"),
+    ("field.md", "uv run python benchmarks/bench_field.py"),
     (
         "sedfit.md",
         "uv run python benchmarks/bench_sedfit.py --bin-side 6 --draws 150 --warmup 150 "
