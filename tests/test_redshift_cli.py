@@ -206,3 +206,24 @@ def test_z_grid_file_linear_grid(cutout, tpl_paths, tmp_path):
         assert abs(np.nanmedian(hdul["Z_MAP"].data) - 0.0859) < 1e-3
     np.savetxt(grid, [0.1, 0.05])
     assert main([*args, "--out", str(tmp_path / "bad.fits")]) == 1
+
+
+def test_one_faint_bin_every_spaxel_flagged_is_said_plainly(cutout, tpl_paths, tmp_path, capsys):
+    """One bin of one faint corner spaxel: its redshift is flagged, so no spaxel is unflagged.
+    The command says so instead of printing a NaN median (numpy's empty-slice warning, an
+    error under this suite), and the p(z) figure shows that bin although the default spaxels
+    lie in no bin (it raised a matplotlib ValueError after writing the FITS file)."""
+    bins = tmp_path / "bins.fits"
+    fits.PrimaryHDU(np.where(np.arange(900).reshape(30, 30) == 0, 0, -1)).writeto(bins)
+    out = tmp_path / "z.fits"
+    args = ["redshift", str(cutout), "--templates", *tpl_paths, "--zmin", "0.07", "--zmax",
+            "0.10", "--bins", str(bins), "--correlation", "none", "--out", str(out),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "(0 of 900 unflagged)" in captured.out
+    assert "nan" not in captured.out
+    assert "no spaxel is unflagged" in captured.err
+    with fits.open(out) as hdul:
+        assert np.all(hdul["FLAGS"].data != 0)
+    assert (tmp_path / "z_pz.png").exists() and (tmp_path / "z_map.png").exists()

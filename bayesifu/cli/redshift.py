@@ -8,6 +8,7 @@ chosen spaxels).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -224,12 +225,30 @@ def run(args: argparse.Namespace) -> int:
     cards = _header_cards(args, z_grid, len(partial), bin_source)
     _write_outputs(args, cube, post, summary, binid, cards)
     zmap, half, flags = _spaxel_maps(summary, binid)
-    zsys = args.zsys if args.zsys is not None else float(np.nanmedian(zmap[flags == 0]))
+    zsys = args.zsys if args.zsys is not None else _reference_z(zmap, flags)
     _plot_maps(args, zmap, half, flags, zsys)
     _plot_chosen_pz(args, cube, post, binid, zmap.shape)
     n_ok = int(np.sum(flags == 0))
+    if n_ok == 0:
+        print(
+            "bayesifu redshift: warning: no spaxel is unflagged: every redshift in "
+            f"{Path(args.out)} carries a flag (see its FLAGS extension); the velocity map is "
+            "relative to the median of the flagged redshifts",
+            file=sys.stderr,
+        )
+        print(f"wrote {Path(args.out)} (0 of {flags.size} unflagged)")
+        return 0
     print(f"wrote {Path(args.out)} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
     return 0
+
+
+def _reference_z(zmap, flags):
+    """Median redshift of the unflagged spaxels; of all finite ones where none is unflagged."""
+    for use in (flags == 0, np.isfinite(zmap)):
+        z = zmap[use & np.isfinite(zmap)]
+        if z.size:
+            return float(np.median(z))
+    return float("nan")
 
 
 def _z_grid(args, tpl) -> np.ndarray:
@@ -354,6 +373,9 @@ def _plot_chosen_pz(args, cube, post, binid, shape) -> None:
     spaxels = _choose_spaxels(args.spaxel, cube, shape)
     rows = [_row(x, y, binid, shape) for x, y in spaxels]
     keep = [(s, r) for s, r in zip(spaxels, rows, strict=True) if r is not None]
+    if not keep:  # none of the chosen spaxels is in a bin: plot the first binned spaxel
+        y, x = (int(v[0]) for v in np.nonzero(binid >= 0))
+        keep = [((x, y), int(binid[y, x]))]
     sel = [r for _, r in keep]
     fig = plot_pz_zoom(
         post.z_grid,
