@@ -16,6 +16,24 @@ from .errors import EmptyDataError, InputError, ShapeError, VarianceError
 
 __all__ = ["Map", "Cube"]
 
+#: Channels read at once where a whole cube is reduced channel block by channel block: bounds
+#: the memory of a whole MUSE field (300 x 300 spaxels: about 0.75 GB of float64 work arrays
+#: per block, not the cube's 5 GB).
+CHANNEL_BLOCK = 256
+
+
+def usable_channels(flux, variance, mask, idx):
+    """Flux and variance (float64) of the channels ``idx`` of ``[nwave, ...]`` arrays (memory
+    maps are read only there), and the unusable pixels: non-finite flux or variance,
+    non-positive variance, or ``mask``."""
+    idx = np.asarray(idx, dtype=int)
+    f = np.asarray(flux[idx], dtype=float)
+    v = np.asarray(variance[idx], dtype=float)
+    bad = ~np.isfinite(f) | ~np.isfinite(v) | (v <= 0)
+    if mask is not None:
+        bad |= np.asarray(mask[idx], dtype=bool)
+    return f, v, bad
+
 
 def _check_variance(variance, mask, name, what="variance"):
     """Raise :class:`VarianceError` if an unmasked variance is NaN, infinite, zero or negative."""

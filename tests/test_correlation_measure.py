@@ -207,13 +207,14 @@ def test_measurement_in_channel_blocks_is_the_whole_cube_measurement(monkeypatch
     """The cube is read block by block of channels (bounded memory for a whole MUSE field): the
     fit on the real cut-out is the same for blocks of 4 channels as for one block of all 560."""
     import bayesifu as bi
+    from bayesifu import containers
     from bayesifu.correlation import measure
     from bayesifu.datasets import muse_abell478
 
     cube = bi.read_cube(muse_abell478())
-    monkeypatch.setattr(measure, "CHANNEL_BLOCK", 10_000)  # one block: the whole cube at once
+    monkeypatch.setattr(containers, "CHANNEL_BLOCK", 10_000)  # one block: the whole cube at once
     whole = measure.measure_correlation(cube)
-    monkeypatch.setattr(measure, "CHANNEL_BLOCK", 4)
+    monkeypatch.setattr(containers, "CHANNEL_BLOCK", 4)
     small = measure.measure_correlation(cube)
     assert (small.n_maps, small.n_clipped) == (whole.n_maps, whole.n_clipped)
     np.testing.assert_allclose(small.ratio, whole.ratio, rtol=1e-12)

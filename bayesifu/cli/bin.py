@@ -235,15 +235,13 @@ def _collapse(cube, wave_range):
         sel = (cube.wave >= wave_range[0]) & (cube.wave <= wave_range[1])
         if not sel.any():
             raise InputError(f"{cube.name}: no channel in --wave-range {wave_range}")
+    from ..containers import CHANNEL_BLOCK, usable_channels
+
     total, var_total, n = 0.0, 0.0, 0
     chan = np.flatnonzero(sel)
-    for lo in range(0, chan.size, 256):  # channel blocks: a whole MUSE field is never loaded
-        idx = chan[lo : lo + 256]
-        flux = np.asarray(cube.flux[idx], dtype=float)
-        var = np.asarray(cube.variance[idx], dtype=float)
-        bad = ~np.isfinite(flux) | ~np.isfinite(var) | (var <= 0)
-        if cube.mask is not None:
-            bad |= np.asarray(cube.mask[idx], dtype=bool)
+    for lo in range(0, chan.size, CHANNEL_BLOCK):  # a whole MUSE field is never loaded
+        idx = chan[lo : lo + CHANNEL_BLOCK]
+        flux, var, bad = usable_channels(cube.flux, cube.variance, cube.mask, idx)
         n = n + (~bad).sum(axis=0)
         total = total + np.where(bad, 0.0, flux).sum(axis=0)
         var_total = var_total + np.where(bad, 0.0, var).sum(axis=0)

@@ -36,6 +36,8 @@ from functools import partial
 import numpy as np
 from scipy.optimize import least_squares
 
+from .. import containers
+from ..containers import usable_channels
 from ..errors import EmptyDataError, InputError, ShapeError
 from .kernels import RLIM_PER_SIGMA, TAPERS, gaussian_stencil
 
@@ -137,11 +139,6 @@ def residual_maps(
     return np.concatenate(list(blocks), axis=0)
 
 
-#: Channels read at once by :func:`_residual_blocks`: bounds the memory of a whole MUSE field
-#: (300 x 300 spaxels: about 0.75 GB of float64 work arrays per block, not the cube's 5 GB).
-CHANNEL_BLOCK = 256
-
-
 def _residual_blocks(data, variance, mask, wave, wave_ranges, difference, subtract_mean):
     """The noise maps of :func:`residual_maps`, in consecutive blocks of maps.
 
@@ -162,30 +159,20 @@ def _residual_blocks(data, variance, mask, wave, wave_ranges, difference, subtra
         runs = np.split(chan, np.flatnonzero(np.diff(chan) != 1) + 1)
         pairs = [r[: len(r) // 2 * 2].reshape(-1, 2) for r in runs if len(r) > 1]
         chan = np.concatenate(pairs) if pairs else np.empty((0, 2), int)
-    step = CHANNEL_BLOCK // 2 if difference else CHANNEL_BLOCK
+    block = containers.CHANNEL_BLOCK
+    step = block // 2 if difference else block
     for lo in range(0, max(len(chan), 1), step):
         idx = chan[lo : lo + step]
         if difference:
-            fa, va, ba = _channels(data, variance, mask, idx[:, 0])
-            fb, vb, bb = _channels(data, variance, mask, idx[:, 1])
+            fa, va, ba = usable_channels(data, variance, mask, idx[:, 0])
+            fb, vb, bb = usable_channels(data, variance, mask, idx[:, 1])
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = np.where(ba | bb, np.nan, (fa - fb) / np.sqrt(va + vb))
         else:
-            f, v, bad = _channels(data, variance, mask, idx)
+            f, v, bad = usable_channels(data, variance, mask, idx)
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = np.where(bad, np.nan, f / np.sqrt(v))
         yield _minus_mean(z) if subtract_mean else z
-
-
-def _channels(data, variance, mask, idx):
-    """Flux, variance (float64) and unusable pixels of the channels ``idx``."""
-    idx = np.asarray(idx, dtype=int)
-    f = np.asarray(data[idx], dtype=float)
-    v = np.asarray(variance[idx], dtype=float)
-    bad = ~np.isfinite(f) | ~np.isfinite(v) | (v <= 0)
-    if mask is not None:
-        bad |= np.asarray(mask[idx], dtype=bool)
-    return f, v, bad
 
 
 def _minus_mean(z):
