@@ -475,3 +475,20 @@ def test_partial_templates_are_the_continuum_vectors_short_of_the_data_at_some_z
             expected.append(name)
     assert expected == ["short"]
     assert post.partial_templates == expected
+
+
+def test_check_grid_extends_the_grid_by_whole_steps():
+    from bayesifu.redshift.batch import check_grid
+
+    grid = log_z_grid(0.2, 0.22, 1e-4)
+    wide, outside = check_grid(grid, (0.0, 1.0))
+    u, uw = np.log10(1 + grid), np.log10(1 + wide)
+    assert np.allclose(np.diff(uw), 1e-4, rtol=1e-9)
+    inner = np.flatnonzero(~outside)
+    assert np.allclose(uw[inner], u, rtol=0, atol=1e-12)  # the grid itself, cell for cell
+    assert wide[0] >= 0 and wide[0] < 10**1e-4 - 1 + 1e-12
+    assert wide[-1] <= 1 and wide[-1] > 10 ** (np.log10(2) - 1e-4) - 1 - 1e-12
+    assert check_grid(grid, None) is None
+    assert check_grid(log_z_grid(0.0, 1.0, 1e-4), (0.0, 1.0)) is None
+    with pytest.raises(InputError, match="range_check"):
+        check_grid(grid, (0.5, 0.1))

@@ -47,6 +47,19 @@ def register(subparsers) -> None:
         "a grid not uniform in log(1+z) (a linear one, say) is replaced by the grid uniform in "
         "log10(1+z) over its range at the templates' pixel step",
     )
+    p.add_argument(
+        "--range-check",
+        nargs=2,
+        type=float,
+        default=[0.0, 1.0],
+        metavar=("ZMIN", "ZMAX"),
+        help="also fit the redshifts of this range outside the grid and flag BETTER_OUTSIDE "
+        "where one of them fits better (the grid probably misses the redshift); default 0 1, "
+        "free when the grid covers it, else about the cost of the full range",
+    )
+    p.add_argument(
+        "--no-range-check", action="store_true", help="do not fit redshifts outside the grid"
+    )
     p.add_argument("--npoly", type=int, default=3, help="Legendre polynomial terms (default 3)")
     p.add_argument(
         "--emission-lines",
@@ -124,6 +137,9 @@ def _check_z_options(args) -> None:
         raise InputError(f"--zmax ({args.zmax}) must be larger than --zmin ({args.zmin})")
     if args.dz is not None:
         check_positive(args.dz, "--dz")
+    lo, hi = args.range_check
+    if not -1 < lo < hi:
+        raise InputError(f"--range-check ZMIN ZMAX: need -1 < ZMIN < ZMAX, got {lo} {hi}")
 
 
 def _check_fit_options(args) -> None:
@@ -228,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
     zsys = args.zsys if args.zsys is not None else _reference_z(zmap, flags)
     _plot_maps(args, zmap, half, flags, zsys)
     _plot_chosen_pz(args, cube, post, binid, zmap.shape)
+    _warn_systematic_flags(flags, z_grid, args)
     n_ok = int(np.sum(flags == 0))
     if n_ok == 0:
         print(
@@ -240,6 +257,36 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {Path(args.out)} ({n_ok} of {flags.size} unflagged; median z {zsys:.5f})")
     return 0
+
+
+#: Fraction of the spaxels with data above which POOR_FIT or BETTER_OUTSIDE is reported on
+#: stderr: a problem of the whole run (templates or range), not of single spectra.
+SYSTEMATIC_FRACTION = 0.1
+
+
+def _warn_systematic_flags(flags, z_grid, args) -> None:
+    """Say on stderr when many spaxels fit better outside the grid or fit the templates poorly."""
+    from ..redshift import FLAGS
+
+    n_data = int(np.sum((flags & FLAGS["NO_DATA"]) == 0))
+    advice = {
+        "BETTER_OUTSIDE": (
+            f"fit better at a redshift outside the grid {z_grid[0]:.4g}-{z_grid[-1]:.4g}: their "
+            "redshifts there are probably wrong; widen --zmin/--zmax"
+        ),
+        "POOR_FIT": (
+            "are fitted poorly by the templates: check that the templates suit these spectra "
+            "(--emission-lines for line emitters) and the redshift range"
+        ),
+    }
+    for name, text in advice.items():
+        n = int(np.sum((flags & FLAGS[name]) != 0))
+        if n_data and n > SYSTEMATIC_FRACTION * n_data:
+            print(
+                f"bayesifu redshift: warning: {n} of {n_data} spaxels with data {text} "
+                f"(flag {name} in {Path(args.out)})",
+                file=sys.stderr,
+            )
 
 
 def _reference_z(zmap, flags):
@@ -270,6 +317,7 @@ def _posterior(args, cube, tpl, z_grid):
     kw["workers"] = args.workers
     kw["dispersions"] = tuple(args.dispersions)
     kw["progress"] = not args.no_progress
+    kw["range_check"] = None if args.no_range_check else tuple(args.range_check)
     if not args.bins:
         return redshift_posterior(cube, tpl, z_grid, **kw), None, "n/a"
     binid = check_binid(read_binid(args.bins), cube.spatial_shape)
@@ -323,6 +371,10 @@ def _header_cards(args, z_grid, n_partial, bin_source) -> dict:
         "ZMAX": float(z_grid[-1]),
         "DLOG1PZ": (dlog, "grid step in log10(1+z)"),
         "ZPRIOR": "uniform_z",
+        "ZCHECK": (
+            "none" if args.no_range_check else "{:g} {:g}".format(*args.range_check),
+            "z range also fitted outside the grid",
+        ),
         "BINCORR": (bin_source, "correlation used to sum --bins"),
     }
 

@@ -27,13 +27,17 @@ from .grid import Design, grid_step, log_z_grid, n_workers
 from .posterior import RedshiftPosterior
 from .refine import local_offsets
 
-__all__ = ["redshift_posterior", "log_prior_on_grid", "DISPERSIONS"]
+__all__ = ["redshift_posterior", "log_prior_on_grid", "DISPERSIONS", "RANGE_CHECK"]
 
 #: Default velocity dispersions [km/s] of the template sets the posterior marginalises over.
 #: Calibrated by simulation (benchmarks/redshift_flags.py): with the unbroadened templates
 #: alone, 5.5 % of the unflagged S/N 10-30 spectra on a 700 A window had wrong peaks; with
 #: these three, none of 651.
 DISPERSIONS = (0.0, 150.0, 300.0)
+
+#: Default redshift range over which the data are also fitted outside a narrower grid
+#: (``BETTER_OUTSIDE`` flag): the ``bayesifu redshift`` command's default grid.
+RANGE_CHECK = (0.0, 1.0)
 
 
 def log_prior_on_grid(z_grid, prior="uniform_z") -> np.ndarray:
@@ -187,6 +191,7 @@ def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword optio
     refine: bool = True,
     workers: int = -1,
     dispersions=DISPERSIONS,
+    range_check=RANGE_CHECK,
 ) -> RedshiftPosterior:
     """Posterior p(z | spectrum) on a grid for every spectrum of a cube or array.
 
@@ -252,6 +257,14 @@ def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword optio
         wrong peaks on short wavelength ranges (see BENCHMARKS.md, redshift flags); with
         several values every continuum template has a proper amplitude prior, so that the
         marginal likelihoods of the different sets are comparable.
+    range_check : tuple of float or None
+        ``(zmin, zmax)``: where the grid does not cover this range, the spectra are also
+        fitted at the redshifts of the range outside it (the grid extended by whole steps,
+        every template set) and the smallest chi-square there is kept
+        (:attr:`RedshiftPosterior.chi2_outside`); the summary flags ``BETTER_OUTSIDE`` where
+        it beats the grid's best, i.e. where the grid probably misses the true redshift.
+        Default :data:`RANGE_CHECK`, 0-1. A narrow grid then costs about as much as the full
+        range (the FFTs, not the number of redshifts, dominate the time). ``None``: no check.
 
     Returns
     -------
@@ -279,21 +292,21 @@ def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword optio
     z_grid = grid_from(z_grid, templates.dloglam)
     log_prior = log_prior_on_grid(z_grid, prior)
     sigmas = _dispersions(dispersions)
-    designs = _designs(
-        templates,
-        sigmas,
-        independent,
+    design = dict(
         wave=wave_vac,
         used=used,
-        z_grid=z_grid,
         npoly=npoly,
         line_prior_scale=line_prior_scale,
         template_prior_scale=template_prior_scale,
     )
+    designs = _designs(templates, sigmas, independent, z_grid=z_grid, **design)
+    check = _range_check(templates, sigmas, independent, z_grid, range_check, **design)
     offsets = local_offsets() if refine else None
-    post = RedshiftPosterior.empty(z_grid, shape, designs, log_prior, offsets, sigmas)
+    post = RedshiftPosterior.empty(
+        z_grid, shape, designs, log_prior, offsets, sigmas, check=check is not None
+    )
     chunks = [slice(a, min(a + chunk_size, nspec)) for a in range(0, nspec, chunk_size)]
-    evaluated = (_evaluate(rows, load, designs, workers) for rows in chunks)
+    evaluated = (_evaluate(rows, load, designs, workers, check) for rows in chunks)
     bar = dict(total=len(chunks), desc="redshift", unit="chunks", enabled=progress)
     # Our threads share the work of the chunks; BLAS threads of the many small products
     # would compete with them (OpenBLAS's idle threads spin while they wait for work).
@@ -339,13 +352,49 @@ def _designs(templates, sigmas, independent, **design):
     return designs
 
 
-def _evaluate(rows, load, designs, workers):
-    """Load the spectra ``rows`` and evaluate every design on the channels in use."""
+def check_grid(z_grid, range_check):
+    """``z_grid`` extended by whole steps in log10(1+z) to cover ``range_check = (zmin, zmax)``,
+    and which of its redshifts lie outside ``z_grid``; ``None`` where ``z_grid`` covers it."""
+    if range_check is None:
+        return None
+    lo, hi = (float(v) for v in range_check)
+    if not -1 < lo < hi:
+        raise InputError(f"range_check: need -1 < zmin < zmax, got {range_check}")
+    u0, du = grid_step(z_grid)
+    n = z_grid.size
+    k_lo = min(0, int(np.ceil((np.log10(1 + lo) - u0) / du - 1e-9)))
+    k_hi = max(n - 1, int(np.floor((np.log10(1 + hi) - u0) / du + 1e-9)))
+    if k_lo == 0 and k_hi == n - 1:
+        return None
+    k = np.arange(k_lo, k_hi + 1)
+    return 10.0 ** (u0 + k * du) - 1.0, (k < 0) | (k > n - 1)
+
+
+def _range_check(templates, sigmas, independent, z_grid, range_check, **design):
+    """``(designs on the extended grid, its cells outside z_grid)`` or ``None`` (no check)."""
+    extended = check_grid(z_grid, range_check)
+    if extended is None:
+        return None
+    grid, outside = extended
+    designs = _designs(templates, sigmas, independent, z_grid=grid, **design)
+    return designs, outside[designs[0].valid_z]
+
+
+def _evaluate(rows, load, designs, workers, check=None):
+    """Load the spectra ``rows`` and evaluate every design on the channels in use; with
+    ``check``, also the smallest chi-square outside the grid (:func:`_range_check`)."""
     in_use = designs[0].used
     flux, iv = load(rows.start, rows.stop)
     flux, iv = flux[:, in_use], iv[:, in_use]
     flux = np.where(iv > 0, flux, 0.0)
-    return rows, flux, iv, [d.evaluate(flux, iv, workers=workers) for d in designs]
+    results = [d.evaluate(flux, iv, workers=workers) for d in designs]
+    if check is None:
+        return rows, flux, iv, results, None
+    check_designs, outside = check
+    chi2 = [d.evaluate(flux, iv, workers=workers).chi2[:, outside] for d in check_designs]
+    with np.errstate(invalid="ignore"):
+        chi2_outside = np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), axis=(0, 2))
+    return rows, flux, iv, results, chi2_outside
 
 
 def _fill(post, evaluated, threads):

@@ -57,6 +57,11 @@ class RedshiftPosterior:
         :mod:`bayesifu.redshift.refine`); evaluated where the summary uses it (at least
         :data:`~bayesifu.redshift.summary.LOCAL_MIN_MASS` of the coarse posterior within the
         local grid's span), ``-inf`` elsewhere.
+    chi2_outside : numpy.ndarray, shape (...), optional
+        With a ``range_check`` wider than the grid: the smallest chi-square at the redshifts of
+        that range outside the grid (same grid step, every template set); ``NaN`` where the
+        grid covers the range. The summary's ``BETTER_OUTSIDE`` flag compares it with the
+        smallest chi-square on the grid.
     log_evidence : numpy.ndarray, shape (...)
         log of sum_z p(d|z) p(z) up to a constant common to all spectra with the same pixels.
     template_names : list of str
@@ -81,14 +86,16 @@ class RedshiftPosterior:
     dispersion_map: np.ndarray | None = None
     local_u: np.ndarray | None = None
     local_logp: np.ndarray | None = None
+    chi2_outside: np.ndarray | None = None
 
     @classmethod
-    def empty(
-        cls, z_grid, shape, designs, log_prior, offsets=None, dispersions=(0.0,)
+    def empty(  # noqa: PLR0913 -- the pieces of a posterior, all needed to allocate it
+        cls, z_grid, shape, designs, log_prior, offsets=None, dispersions=(0.0,), check=False
     ) -> RedshiftPosterior:
         """Allocate the arrays for ``shape`` spectra (filled chunk by chunk with :meth:`fill`);
         ``designs`` (one :class:`Design` or one per dispersion in ``dispersions``),
-        ``offsets`` (coarse cells) switches the local refinement on."""
+        ``offsets`` (coarse cells) switches the local refinement on, ``check`` allocates
+        :attr:`chi2_outside`."""
         designs = [designs] if isinstance(designs, Design) else list(designs)
         design = designs[0]
         nz, n = z_grid.size, int(np.prod(shape))
@@ -112,6 +119,7 @@ class RedshiftPosterior:
             dispersion_map=np.full(n, np.nan),
             local_u=local,
             local_logp=None if local is None else local.copy(),
+            chi2_outside=np.full(n, np.nan) if check else None,
         )._with_design(designs, shape, offsets)
 
     def _with_design(self, designs, shape, offsets):
@@ -132,9 +140,10 @@ class RedshiftPosterior:
         """The shape of the set of spectra (``(ny, nx)`` for a cube)."""
         return self._shape
 
-    def fill(self, rows: slice, flux, ivar, results):
+    def fill(self, rows: slice, flux, ivar, results, chi2_outside=None):
         """Store the results of one chunk of (flattened) spectra ``rows``: one
-        :class:`ChunkResult` per template set (dispersion), combined with equal weights."""
+        :class:`ChunkResult` per template set (dispersion), combined with equal weights, and
+        the smallest chi-square outside the grid (``[ns]``, with a range check)."""
         results = [results] if isinstance(results, ChunkResult) else list(results)
         each = np.stack([r.loglike for r in results])  # [nsets, ns, nz]
         loglike = logsumexp(each, axis=0) - np.log(len(results))
@@ -155,6 +164,8 @@ class RedshiftPosterior:
         self.n_valid[rows] = n_valid
         self.chi2_null[rows] = np.where(has_data, results[0].chi2_null, np.nan)
         self.log_evidence[rows] = np.where(has_data, (peak + np.log(norm))[:, 0], np.nan)
+        if chi2_outside is not None:
+            self.chi2_outside[rows] = np.where(has_data, chi2_outside, np.nan)
         imap = np.argmax(logp, axis=1)
         spectra = np.arange(imap.size)
         best = np.argmax(each[:, spectra, imap], axis=0)  # template set at the MAP
@@ -242,6 +253,8 @@ class RedshiftPosterior:
             model_sum=self.model_sum,
             chi2_null=self.chi2_null,
             template_coverage=self.template_coverage,
+            dof=self.n_valid - self.n_params,
+            chi2_outside=self.chi2_outside,
             **kwargs,
         )
         if self.local_u is not None:
