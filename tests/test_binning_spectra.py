@@ -157,3 +157,25 @@ def test_bad_inputs():
     out = bin_spectra(make_cube(), block_binid(6, 9))
     with pytest.raises(InputError, match="reference_channel"):
         out.write("never.fits", reference_channel=99)
+
+
+def test_summed_spectra_are_bin_spectras_sums(data_dir):
+    """The lean sums of a whole field's bins equal bin_spectra's, masked channels included."""
+    from bayesifu.binning import summed_spectra
+    from bayesifu.correlation import SpatialCorrelation
+
+    c = bi.read_cube(data_dir / "muse-abell478-cutout.fits.gz")
+    flux = np.array(c.flux, dtype=float)
+    flux[10:20, 5, 5] = np.nan  # bin 40, its only spaxel, has no data in channels 10-19
+    cube = bi.Cube(flux, np.asarray(c.variance), c.wave, wave_medium="air")
+    binid = (np.arange(900).reshape(30, 30) // 7) % 40
+    binid[:3] = -1
+    binid[5, 5] = 40
+    corr = SpatialCorrelation.gaussian(cube.spatial_shape, sigma=0.8, rlim=3.0)
+    ref = bi.bin_spectra(cube, binid, correlation=corr, chunk=50)
+    flux, var = summed_spectra(cube, binid, correlation=corr, chunk=37)
+    assert ref.mask.any()  # masked bin-channels are compared too
+    np.testing.assert_array_equal(np.isnan(flux), ref.mask)
+    np.testing.assert_allclose(flux[~ref.mask], ref.flux[~ref.mask], rtol=1e-12)
+    np.testing.assert_allclose(var[~ref.mask], ref.variance[~ref.mask], rtol=1e-12)
+    assert np.all(np.isinf(var[ref.mask]))

@@ -8,7 +8,7 @@ See :class:`Binning` (any bin-id map as a sparse operator :math:`\\mathbf T`, wi
 from .operator import BinnedValues, Binning, BinningWarning, covariance_of_sum, elliptical_radius
 from .sed import SEDBinning, reduced_chi2, sed_bins
 from .snr import WESTFALL_ALPHA, NoiseCalibration, calibrate_noise_ratio, calibrated_sn, noise_ratio
-from .spectra import BinnedSpectra, bin_spectra
+from .spectra import BinnedSpectra, bin_spectra, summed_spectra
 from .voronoi import VoronoiBinning, voronoi_bins
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "noise_ratio",
     "BinnedSpectra",
     "bin_spectra",
+    "summed_spectra",
     "SEDBinning",
     "reduced_chi2",
     "sed_bins",

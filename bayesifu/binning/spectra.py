@@ -25,7 +25,7 @@ from ..correlation import SpatialCorrelation
 from ..errors import EmptyDataError, InputError, ShapeError
 from .operator import Binning, _check_correlation
 
-__all__ = ["BinnedSpectra", "bin_spectra"]
+__all__ = ["BinnedSpectra", "bin_spectra", "summed_spectra"]
 
 
 @dataclass
@@ -140,17 +140,9 @@ def bin_spectra(
     -------
     BinnedSpectra
     """
-    if not isinstance(cube, Cube):
-        raise InputError(f"bin_spectra needs a bayesifu.Cube, got {type(cube).__name__}")
     if weights not in ("sum", "mean"):
         raise InputError(f"weights must be 'sum' or 'mean' for spectra, got {weights!r}")
-    binning = binning if isinstance(binning, Binning) else Binning(binning)
-    if binning.shape != cube.spatial_shape:
-        raise ShapeError(
-            f"{cube.name}: bins of shape {binning.shape} do not match the cube {cube.spatial_shape}"
-        )
-    if correlation is not None:
-        _check_correlation(correlation, binning.binid >= 0, cube.name)
+    binning = _checked_binning(cube, binning, correlation)
     op = binning.operator("sum")
     nwave = cube.shape[0]
     flux = np.empty((binning.n_bins, nwave))
@@ -158,14 +150,10 @@ def bin_spectra(
     var_ind = np.empty_like(flux)
     n_used = np.empty_like(flux)
     sigma = np.empty((nwave, binning.n_grid))
-    pairs = _pair_operator(op, correlation)
-    for k0 in range(0, nwave, chunk):
-        sl = slice(k0, min(k0 + chunk, nwave))
-        f, s = _chunk(cube, sl)
+    for sl, f, s, pairs in _channel_blocks(cube, op, correlation, chunk):
         sigma[sl] = s
-        good = (s > 0).astype(float)
         flux[:, sl] = op @ f.T
-        n_used[:, sl] = op @ good.T
+        n_used[:, sl] = op @ (s > 0).astype(float).T
         var_ind[:, sl] = op @ (s**2).T
         var[:, sl] = pairs.matrix @ (s[:, pairs.rows] * s[:, pairs.cols]).T
     mask = n_used == 0
@@ -181,6 +169,52 @@ def bin_spectra(
         flux, var, var_ind, mask, cube.wave.copy(), binning, weights, correlation, sigma, op,
         n_used, cube.wcs, cube.unit, cube.name,
     )  # fmt: skip
+
+
+def summed_spectra(cube: Cube, binning, correlation=None, chunk: int = 64):
+    """The summed flux and its variance per bin, nothing else: ``(flux, variance)``, each
+    ``(n_bins, nwave)``, ``variance`` ``inf`` where a bin has no valid spaxel in a channel.
+
+    The same values as :func:`bin_spectra` with ``weights="sum"`` in a third of its memory (no
+    independent variance, spaxel errors or counts are kept): what a redshift fit of the bins of a
+    whole field needs. The cube is read ``chunk`` channels at a time.
+    """
+    binning = _checked_binning(cube, binning, correlation)
+    op = binning.operator("sum")
+    flux = np.empty((binning.n_bins, cube.shape[0]))
+    var = np.empty_like(flux)
+    for sl, f, s, pairs in _channel_blocks(cube, op, correlation, chunk):
+        flux[:, sl] = op @ f.T
+        var[:, sl] = pairs.matrix @ (s[:, pairs.rows] * s[:, pairs.cols]).T
+        empty = (op @ (s > 0).astype(float).T) == 0
+        flux[:, sl][empty] = np.nan
+        var[:, sl][empty] = np.inf
+    if np.isinf(var).all():
+        raise EmptyDataError(f"{cube.name}: no bin has a valid spaxel in any channel")
+    return flux, var
+
+
+def _checked_binning(cube, binning, correlation) -> Binning:
+    """``binning`` as a :class:`Binning`, checked against the cube and the correlation."""
+    if not isinstance(cube, Cube):
+        raise InputError(f"bin_spectra needs a bayesifu.Cube, got {type(cube).__name__}")
+    binning = binning if isinstance(binning, Binning) else Binning(binning)
+    if binning.shape != cube.spatial_shape:
+        raise ShapeError(
+            f"{cube.name}: bins of shape {binning.shape} do not match the cube {cube.spatial_shape}"
+        )
+    if correlation is not None:
+        _check_correlation(correlation, binning.binid >= 0, cube.name)
+    return binning
+
+
+def _channel_blocks(cube, op, correlation, chunk):
+    """``(channels, flux, errors, pairs)`` for blocks of ``chunk`` channels (see :func:`_chunk`)."""
+    pairs = _pair_operator(op, correlation)
+    nwave = cube.shape[0]
+    for k0 in range(0, nwave, chunk):
+        sl = slice(k0, min(k0 + chunk, nwave))
+        yield (sl, *_chunk(cube, sl), pairs)
 
 
 def _chunk(cube: Cube, sl):

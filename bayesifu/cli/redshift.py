@@ -321,29 +321,25 @@ def _posterior(args, cube, tpl, z_grid):
     if not args.bins:
         return redshift_posterior(cube, tpl, z_grid, **kw), None, "n/a"
     binid = check_binid(read_binid(args.bins), cube.spatial_shape)
-    binned, bin_source = _binned_spectra(args, cube, binid)
+    flux, variance, bin_source = _binned_spectra(args, cube, binid)
     post = redshift_posterior(
-        binned.flux,
-        tpl,
-        z_grid,
-        wave=cube.wave,
-        variance=binned.variance,
-        medium=cube.wave_medium,
-        **kw,
+        flux, tpl, z_grid, wave=cube.wave, variance=variance, medium=cube.wave_medium, **kw
     )
     return post, binid, bin_source
 
 
 def _binned_spectra(args, cube, binid):
-    """The ``--bins`` spectra summed with ``--correlation`` (said): ``(binned, BINCORR)``."""
-    from ..binning import bin_spectra
+    """The ``--bins`` spectra summed with ``--correlation`` (said):
+    ``(flux, variance, BINCORR)``, only these two arrays held (a whole field's bins)."""
+    from ..binning import Binning, summed_spectra
 
-    corr, how, source = bin_correlation(args, cube)
-    binned = bin_spectra(cube, binid, correlation=corr)
-    if not np.array_equal(binned.binning.bin_ids, np.arange(binned.flux.shape[0])):
+    binning = Binning(binid)
+    if not np.array_equal(binning.bin_ids, np.arange(binning.n_bins)):
         raise InputError("--bins: bins must be numbered 0..nbins-1")
-    print(f"{binned.flux.shape[0]} bins: spectra summed with {how}")
-    return binned, args.correlation if source == "file" else source
+    corr, how, source = bin_correlation(args, cube)
+    flux, variance = summed_spectra(cube, binning, correlation=corr)
+    print(f"{binning.n_bins} bins: spectra summed with {how}")
+    return flux, variance, args.correlation if source == "file" else source
 
 
 def _print_partial_note(partial, ntemplates, z_grid) -> None:

@@ -145,7 +145,9 @@ def _ivar(variance, mask, flux):
 
 
 def _from_arrays(flux, wave, ivar, variance, mask, medium):
-    flux = np.asarray(flux, dtype=float)
+    """Wavelengths, shape, number and loader of array spectra; the loader makes the inverse
+    variances of one chunk at a time (no full-size copy of the spectra is made)."""
+    flux = np.asarray(flux)
     if wave is None:
         raise InputError("redshift_posterior: arrays of spectra need wave=")
     wave = np.asarray(wave, dtype=float)
@@ -153,21 +155,39 @@ def _from_arrays(flux, wave, ivar, variance, mask, medium):
         raise ShapeError(f"spectra: last axis {flux.shape[-1]} != len(wave) {wave.size}")
     if (ivar is None) == (variance is None):
         raise InputError("redshift_posterior: give exactly one of ivar= or variance=")
-    if ivar is not None:
-        ivar = np.broadcast_to(np.asarray(ivar, dtype=float), flux.shape)
-        if np.any(ivar < 0) or np.any(np.isnan(ivar)):
-            raise VarianceError("spectra: inverse variances must be >= 0 and not NaN")
-        ivar = np.where(np.isfinite(flux) & np.isfinite(ivar), ivar, 0.0)
-    else:
-        var = np.broadcast_to(np.asarray(variance, dtype=float), flux.shape)
-        ivar = _ivar(var, None, flux)
-    if mask is not None:
-        ivar = np.where(np.broadcast_to(mask, flux.shape), 0.0, ivar)
+    shape, nwave = flux.shape[:-1], wave.size
+    f2 = flux.reshape(-1, nwave)
+    iv2, var2, mask2 = (_rows(a, flux.shape) for a in (ivar, variance, mask))
+    if iv2 is not None:
+        for a in range(0, f2.shape[0], CHECK_ROWS):
+            block = np.asarray(iv2[a : a + CHECK_ROWS], dtype=float)
+            if np.any(block < 0) or np.any(np.isnan(block)):
+                raise VarianceError("spectra: inverse variances must be >= 0 and not NaN")
+
+    def load(a, b):
+        f = np.asarray(f2[a:b], dtype=float)
+        if iv2 is not None:
+            iv = np.asarray(iv2[a:b], dtype=float)
+            iv = np.where(np.isfinite(f) & np.isfinite(iv), iv, 0.0)
+        else:
+            iv = _ivar(np.asarray(var2[a:b], dtype=float), None, f)
+        if mask2 is not None:
+            iv = np.where(mask2[a:b], 0.0, iv)
+        return np.nan_to_num(f), iv
+
     wave = wave if medium == "vacuum" else air_to_vacuum(wave)
-    shape = flux.shape[:-1]
-    f2 = np.nan_to_num(flux.reshape(-1, wave.size))
-    i2 = ivar.reshape(-1, wave.size)
-    return wave, shape, f2.shape[0], lambda a, b: (f2[a:b], i2[a:b])
+    return wave, shape, f2.shape[0], load
+
+
+def _rows(values, shape):
+    """``values`` broadcast to ``shape`` as rows ``[n, nwave]`` (a view where possible)."""
+    if values is None:
+        return None
+    return np.broadcast_to(np.asarray(values), shape).reshape(-1, shape[-1])
+
+
+#: Spectra checked at once for negative or NaN inverse variances (bounds the memory).
+CHECK_ROWS = 4096
 
 
 def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword options
