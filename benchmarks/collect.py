@@ -32,6 +32,7 @@ ORDER = [
     ),
     ("redshift.md", "uv run python benchmarks/bench_redshift.py"),
     ("redshift_flags.md", "uv run python benchmarks/redshift_flags.py"),
+    ("redshift_gof.md", "uv run python benchmarks/redshift_gof.py"),
     (
         "redshift_abell478_cube.md",
         "uv run python benchmarks/bench_redshift.py --cube CUBE --templates "

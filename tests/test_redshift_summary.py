@@ -109,22 +109,22 @@ def test_per_spaxel_puts_each_bins_value_on_its_spaxels():
 
 
 def test_poor_fit_and_better_outside_follow_their_definitions():
-    logp = np.tile(gaussian_logpdf(U[400], 3 * DU), (4, 1))
+    logp = np.tile(gaussian_logpdf(U[400], 3 * DU), (5, 1))
     chi2 = np.full(logp.shape, 1500.0)
     chi2[:, 400] = 1000.0  # chi2_min of every row
-    dof = np.array([900.0, 900.0, 1200.0, 900.0])
-    # (chi2_min - dof) / (chi2_null - dof) = 100 / 200, 100 / 110, -200 / -100 (no excess over
-    # the noise: not judged by POOR_FIT) and 100 / 1100.
-    chi2_null = np.array([1100.0, 1010.0, 1100.0, 2000.0])
-    outside = np.array([990.5, 991.5, np.nan, 2000.0])  # better by 9.5, 8.5, none, worse
+    dof = np.array([800.0, 800.0, 1200.0, 950.0, 800.0])
+    # (chi2_min - dof) / (chi2_null - dof) = 200 / 500, 200 / 240, -200 / -100 (no excess),
+    # 50 / 60 (an excess of 60 < 5 sqrt(2 dof) = 218: noise, not judged) and 200 / 1200.
+    chi2_null = np.array([1300.0, 1040.0, 1100.0, 1010.0, 2000.0])
+    outside = np.array([990.5, 991.5, np.nan, 2000.0, 995.0])  # better by 9.5, 8.5, -, -, 5
     s = summarize(ZG, logp, chi2, dof=dof, chi2_null=chi2_null, chi2_outside=outside,
                   min_signal_chi2=0.0)  # fmt: skip
     poor = (s.flags & FLAGS["POOR_FIT"]) != 0
     better = (s.flags & FLAGS["BETTER_OUTSIDE"]) != 0
-    assert poor.tolist() == [False, True, False, False]
-    assert better.tolist() == [True, False, False, False]
-    strict = summarize(ZG, logp, chi2, dof=dof, chi2_null=chi2_null, max_unexplained=0.4)
-    assert ((strict.flags & FLAGS["POOR_FIT"]) != 0).tolist() == [True, True, False, False]
+    assert poor.tolist() == [False, True, False, False, False]
+    assert better.tolist() == [True, False, False, False, False]
+    strict = summarize(ZG, logp, chi2, dof=dof, chi2_null=chi2_null, max_unexplained=0.3)
+    assert ((strict.flags & FLAGS["POOR_FIT"]) != 0).tolist() == [True, True, False, False, False]
     assert describe_flags(FLAGS["POOR_FIT"] | FLAGS["BETTER_OUTSIDE"]) == [
         "POOR_FIT",
         "BETTER_OUTSIDE",

@@ -21,7 +21,8 @@ flag                      bit   meaning
 ``POOR_FIT``              256   the templates leave more than ``max_unexplained`` of the
                                 chi-square excess over the noise that the polynomials alone
                                 leave: ``chi2_min - dof > max_unexplained (chi2_null - dof)``
-                                (wrong templates, or a partial match at a wrong redshift)
+                                (wrong templates, or a partial match at a wrong redshift);
+                                judged where that excess exceeds 5 sqrt(2 dof)
 ``BETTER_OUTSIDE``        512   a redshift outside the grid (within the posterior's
                                 ``range_check``) fits better by more than ``delta_chi2_min``:
                                 the true redshift is probably outside the grid
@@ -362,15 +363,24 @@ def _signal_gain(chi2_null, chi2):
         return np.asarray(chi2_null) - np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
 
 
+#: POOR_FIT is judged only where the polynomials alone leave a chi-square excess over the noise
+#: of more than this many standard deviations of chi-square(dof), sqrt(2 dof): the structure
+#: the templates should explain. Below it (noise-only spectra, mostly LOW_SIGNAL) the unexplained
+#: fraction is a ratio of noise terms and says nothing about the templates.
+POOR_FIT_MIN_EXCESS = 5.0
+
+
 def _poor_fit(chi2, chi2_null, dof, max_unexplained):
-    """``chi2_min - dof > max_unexplained (chi2_null - dof)`` where the polynomials alone leave
-    an excess over the noise (``chi2_null > dof``); False without ``chi2_null`` or ``dof``."""
+    """``chi2_min - dof > max_unexplained (chi2_null - dof)`` where the polynomials alone leave a
+    significant excess over the noise; False without ``chi2_null`` or ``dof``."""
     if chi2_null is None or dof is None:
         return False
+    dof = np.asarray(dof, dtype=float)
     with np.errstate(invalid="ignore"):
         chi2_min = np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
-        excess_null = np.asarray(chi2_null) - np.asarray(dof)
-        return (excess_null > 0) & (chi2_min - dof > max_unexplained * excess_null)
+        excess_null = np.asarray(chi2_null) - dof
+        judged = excess_null > POOR_FIT_MIN_EXCESS * np.sqrt(2 * np.maximum(dof, 1))
+        return judged & (chi2_min - dof > max_unexplained * excess_null)
 
 
 def _fits_better_outside(chi2, chi2_outside, delta_chi2_min):
