@@ -92,3 +92,23 @@ def test_sedfit_bad_calls(tmp_path, capsys, extra, message):
     assert rc == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayesifu.sampling.ConvergenceWarning")  # 60 draws only
+def test_sedfit_free_redshift_starts_at_the_scan_and_records_z(tmp_path, capsys):
+    """``--z-range``: the chains start at the profile-chi-square redshift (the free-z posterior
+    has many local maxima) and the posterior of z is in the header and said; truth z = 0.03."""
+    cube = tmp_path / "cube.fits"
+    _write_cube(cube)
+    out = tmp_path / "maps.fits"
+    args = ["sedfit", str(cube), "--z-range", "0.02", "0.045", "--block", "2", "--out", str(out),
+            "--draws", "60", "--warmup", "60", "--chains", "1"]  # fmt: skip
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    start = float(said.split("chains start at z = ")[1].split()[0])
+    assert abs(start - 0.03) < 0.001
+    hdr = fits.getheader(out)
+    assert abs(hdr["ZMEDIAN"] - 0.03) < 0.001 and 0 < hdr["ZSD"] < 0.002
+    assert hdr["ZP16"] <= hdr["ZMEDIAN"] <= hdr["ZP84"]
+    assert f"free redshift z = {hdr['ZMEDIAN']:.5f}" in said

@@ -167,6 +167,32 @@ def _correlation(cube, args):
     return corr
 
 
+def _record_redshift(idata, header) -> None:
+    """The posterior of the free redshift in the primary header, and said."""
+    from .. import _arviz
+
+    z = np.asarray(_arviz.group(idata, "posterior")["z"], dtype=float).ravel()
+    p16, med, p84 = np.percentile(z, [16, 50, 84])
+    header["ZMEDIAN"] = (float(med), "free redshift: posterior median")
+    header["ZSD"] = (float(np.std(z)), "free redshift: posterior sd")
+    header["ZP16"] = (float(p16), "free redshift: 16th percentile")
+    header["ZP84"] = (float(p84), "free redshift: 84th percentile")
+    print(f"bayesifu sedfit: free redshift z = {med:.5f} (68 % interval {p16:.5f}-{p84:.5f})")
+
+
+def _redshift_start(basis, binned) -> dict:
+    """NUTS options that start every chain at the profile-chi-square redshift (said): the
+    posterior of a free redshift has many local maxima, and chains started at random stay in
+    different ones."""
+    from numpyro.infer import init_to_value
+
+    from ..sedmodel import redshift_start
+
+    z0 = redshift_start(basis, binned.flux, binned.variance)
+    print(f"bayesifu sedfit: free redshift: the chains start at z = {z0:.5f} (profile chi-square)")
+    return {"init_strategy": init_to_value(values={"z": z0})}
+
+
 def run(args) -> int:
     """Run ``bayesifu sedfit``; returns the exit status."""
     _check(args)
@@ -194,6 +220,7 @@ def run(args) -> int:
     basis = SEDBasis.from_templates(read_templates(paths), cube.wave, z=z)
     redshift = args.z if args.z is not None else dist.Uniform(*args.z_range)
     lik = BinnedSpectraLikelihood(binned)
+    options = None if args.z is not None else _redshift_start(basis, binned)
     idata = sample(
         sed.model,
         basis,
@@ -203,6 +230,7 @@ def run(args) -> int:
         draws=args.draws,
         warmup=args.warmup,
         seed=args.seed,
+        sampler_options=options,
     )
     hdul = sed_maps(idata, binned, cube.wcs)
     add_provenance(
@@ -216,6 +244,8 @@ def run(args) -> int:
         "dropped" if args.independent_bins else "exact",
         "covariance between bins",
     )
+    if args.z is None:
+        _record_redshift(idata, hdul[0].header)
     hdul.writeto(args.out, overwrite=args.overwrite)
     print(f"bayesifu sedfit: {binned.n_bins} bins, {lik.n} values; maps written to {args.out}")
     return 0

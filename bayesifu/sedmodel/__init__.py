@@ -2,7 +2,8 @@
 
 Pure JAX forward models (:func:`sed_flux`) used by :mod:`bayesifu.models.sed`; the
 independent-bins variant of binned spectra (:func:`independent_bins`) for comparing widths; and
-:func:`sed_maps` for the posterior maps with the WCS.
+:func:`sed_maps` for the posterior maps with the WCS; :func:`redshift_start` for the start of a
+free redshift.
 """
 
 from .attenuation import (
@@ -15,6 +16,7 @@ from .attenuation import (
 from .basis import SEDBasis, band_weights, sed_flux
 from .independent import IndependentBinnedSpectra, independent_bins
 from .maps import sed_maps
+from .zscan import redshift_scan, redshift_start
 
 __all__ = [
     "CALZETTI_RANGE",
@@ -28,4 +30,6 @@ __all__ = [
     "IndependentBinnedSpectra",
     "independent_bins",
     "sed_maps",
+    "redshift_scan",
+    "redshift_start",
 ]
