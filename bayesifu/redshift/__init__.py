@@ -7,6 +7,7 @@ flags, and :mod:`bayesifu.redshift.io` for the ``redshift.fits`` file.
 """
 
 from .batch import log_prior_on_grid, redshift_posterior
+from .field import redshift_field
 from .grid import log_z_grid
 from .posterior import RedshiftPosterior
 from .summary import FLAGS, RedshiftSummary, describe_flags, per_spaxel, summarize
@@ -23,4 +24,5 @@ __all__ = [
     "describe_flags",
     "FLAGS",
     "velocity_map",
+    "redshift_field",
 ]
