@@ -92,11 +92,8 @@ def _binned_noise(binned, rng):
     return out
 
 
-def _nuts_all(basis, nb, liks, data, key):
-    """Posterior draws of the checked quantities by NUTS, ``{name: (len(liks), N_SETS, DRAWS)}``,
-    for every likelihood in ``liks`` on the same data sets: one vmapped run over all of them
-    (one compilation; these fits are so small that a batch twice as large costs about the
-    same time per step)."""
+def _nuts_all(basis, nb, lik, data, key):
+    """Posterior draws of the checked quantities, ``{name: (N_SETS, DRAWS)}``, by NUTS."""
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -104,21 +101,20 @@ def _nuts_all(basis, nb, liks, data, key):
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import constrain_fn, potential_energy
 
-    def program(d, which):
+    def program(d):
         mu = sed.model(basis, None, n_bins=nb, priors=_priors())
-        logp = [lik.log_prob(mu - d) for lik in liks]
-        numpyro.factor("lik", jnp.select([which == k for k in range(len(liks))], logp))
+        numpyro.factor("lik", lik.log_prob(mu - d))
 
-    def potential_gen(d, which):
-        return lambda z: potential_energy(program, (d, which), {}, z)
+    def potential_gen(d):
+        return lambda z: potential_energy(program, (d,), {}, z)
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
     # start at the prior medians (A_V 0.34 mag, flux 2), in the sampler's unconstrained space
     att = 10.0 ** (-0.4 * basis.k_ref / basis.r_v * 0.34)
     start = {"av": jnp.full(nb, np.log(0.34)), "flux_obs": jnp.full(nb, np.log(2.0 * att))}
 
-    def summary(z, d, which):
-        c = constrain_fn(program, (d, which), {}, z, return_deterministic=True)
+    def summary(z, d):
+        c = constrain_fn(program, (d,), {}, z, return_deterministic=True)
         return {
             "av_inner": c["av"][INNER],
             "flux_inner": c["flux"][INNER],
@@ -126,24 +122,20 @@ def _nuts_all(basis, nb, liks, data, key):
             "flux_total": c["flux_total"],
         }
 
-    def one(k, d, which):
-        state = init_kernel(start, num_warmup=WARMUP, model_args=(d, which), rng_key=k,
-                            dense_mass=True, max_tree_depth=MAX_TREE_DEPTH)  # fmt: skip
+    def one(k, d):
+        state = init_kernel(start, num_warmup=WARMUP, model_args=(d,), rng_key=k, dense_mass=True,
+                            max_tree_depth=MAX_TREE_DEPTH)  # fmt: skip
 
         def body(s, _):
-            s = sample_kernel(s, model_args=(d, which))
-            return s, (summary(s.z, d, which), s.diverging)
+            s = sample_kernel(s, model_args=(d,))
+            return s, (summary(s.z, d), s.diverging)
 
         _, (draws, div) = jax.lax.scan(body, state, None, length=WARMUP + DRAWS)
         return {n: v[WARMUP:] for n, v in draws.items()}, jnp.sum(div[WARMUP:])
 
-    n_sets, n_lik = data.shape[0], len(liks)
-    which = jnp.repeat(jnp.arange(n_lik), n_sets)
-    keys = jax.random.split(key, n_lik * n_sets)
-    tiled = jnp.tile(jnp.asarray(data), (n_lik,) + (1,) * (data.ndim - 1))
-    draws, n_div = jax.jit(jax.vmap(one))(keys, tiled, which)
-    draws = {n: np.asarray(v).reshape(n_lik, n_sets, -1) for n, v in draws.items()}
-    return draws, np.asarray(n_div).reshape(n_lik, n_sets).sum(axis=1)
+    keys = jax.random.split(key, data.shape[0])
+    draws, n_div = jax.jit(jax.vmap(one))(keys, jnp.asarray(data))
+    return {n: np.asarray(v) for n, v in draws.items()}, int(np.sum(n_div))
 
 
 def _coverage(draws, truth, level):
@@ -177,10 +169,8 @@ def test_sed_posteriors_cover_the_truth_only_with_the_covariance_between_bins():
     level = 0.68
     tol = 3 * np.sqrt(level * (1 - level) / N_SETS)
     results, widths = {}, {}
-    labels = ("full covariance", "independent bins")
-    every, divergences = _nuts_all(basis, nb, (full, indep), data, jax.random.PRNGKey(0))
-    for j, label in enumerate(labels):
-        draws, n_div = {n: v[j] for n, v in every.items()}, int(divergences[j])
+    for label, lik, seed in (("full covariance", full, 0), ("independent bins", indep, 1)):
+        draws, n_div = _nuts_all(basis, nb, lik, data, jax.random.PRNGKey(seed))
         results[label] = {n: _coverage(draws[n], true[n], level) for n in true}
         width = widths[label] = {n: float(np.mean(np.std(draws[n], axis=1))) for n in true}
         print(f"\n{label}: coverage of the central 68% over {N_SETS} sets "
