@@ -13,8 +13,15 @@ the imports and, for Dask, the cluster's start and close: what a user waits for.
 efficiency = (Dask throughput) / (2 x single-process throughput). Both runs must give the same
 bins and redshift maps (checked bit for bit).
 
-Run: ``uv run python benchmarks/bench_survey.py [--n-cubes 8]``; writes
-``benchmarks/results/survey.md``.
+With ``--manga``, the cubes are MaNGA-sized instead: synthetic 42 x 42 spaxels x 4563
+channels (MaNGA's LOGCUBE grid, 3621.6-10353.8 A in vacuum, 1e-4 dex), the SDSS template
+spDR2-023 at z = 0.0294 (MaNGA 7815-3702's redshift) with rotation of 150 km/s, scaled by an
+exponential disc (peak S/N 8 per channel), plus white noise of unit variance, written as
+generic FITS (FLUX/IVAR/WAVE, float32); the redshift grid is 0.02-0.04 (the range check fits
+0-1 as well).
+
+Run: ``uv run python benchmarks/bench_survey.py [--n-cubes 8] [--manga]``; writes
+``benchmarks/results/survey.md`` (``survey_manga.md`` with ``--manga``).
 """
 
 from __future__ import annotations
@@ -34,9 +41,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bayesifu" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "survey.md"
+RESULTS_MANGA = ROOT / "benchmarks" / "results" / "survey_manga.md"
 
 CONFIG = """\
-inputs = ["cubes/*.fits.gz"]
+inputs = ["cubes/*.fits*"]
 output = "{output}"
 steps = ["info", "correlation", "bin", "redshift"]
 [correlation]
@@ -45,8 +53,8 @@ correlation = "measured"
 target_sn = 30
 [redshift]
 templates = [{templates}]
-zmin = 0.07
-zmax = 0.10
+zmin = {zmin}
+zmax = {zmax}
 dispersions = [0]
 emission_lines = true
 """
@@ -62,13 +70,48 @@ if __name__ == "__main__":
 """
 
 
-def _setup(folder: Path, n: int) -> None:
+def _manga_cube(path: Path) -> None:
+    """A synthetic MaNGA-sized cube (module docstring) as generic FITS."""
+    from astropy.io import fits
+
+    import bayesifu as bi
+
+    tpl = bi.read_templates([DATA / "sdss-templates" / "spDR2-023.fit"])
+    wave = 10 ** (np.log10(3621.6) + 1e-4 * np.arange(4563))
+    n, z0, c = 42, 0.0294, 299792.458
+    y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    amp = 8.0 * np.exp(-np.hypot(x, y) / 8.0)
+    z = (1 + z0) * (1 + 150.0 / c * np.tanh(x / 5.0)) - 1
+    rest_t, flux_t = np.asarray(tpl.wave), np.asarray(tpl.flux[0])
+    shape = flux_t / np.nanmedian(flux_t)
+    cube = np.empty((wave.size, n, n), dtype=np.float32)
+    rng = np.random.default_rng(7)
+    for j in range(n):
+        for i in range(n):
+            spec = np.interp(wave / (1 + z[j, i]), rest_t, shape, left=np.nan, right=np.nan)
+            cube[:, j, i] = amp[j, i] * np.nan_to_num(spec, nan=1.0)
+    cube += rng.standard_normal(cube.shape).astype(np.float32)
+    hdu = fits.ImageHDU(wave, name="WAVE")
+    hdu.header["MEDIUM"] = "vacuum"
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(cube, name="FLUX"),
+         fits.ImageHDU(np.ones_like(cube), name="IVAR"), hdu]
+    ).writeto(path)  # fmt: skip
+
+
+def _setup(folder: Path, n: int, manga: bool) -> None:
     (folder / "cubes").mkdir()
+    if manga:
+        source, zrange = folder / "manga-sized.fits", (0.02, 0.04)
+        _manga_cube(source)
+    else:
+        source, zrange = DATA / "muse-abell478-cutout.fits.gz", (0.07, 0.10)
+    suffix = ".fits" if manga else ".fits.gz"
     for i in range(n):
-        os.symlink(DATA / "muse-abell478-cutout.fits.gz", folder / "cubes" / f"c{i:03d}.fits.gz")
+        os.symlink(source, folder / "cubes" / f"c{i:03d}{suffix}")
     tpl = ", ".join(f'"{DATA / "sdss-templates" / f"spDR2-02{k}.fit"}"' for k in (3, 4, 5, 6, 7))
     for mode in ("serial", "dask"):
-        text = CONFIG.format(output=f"out-{mode}", templates=tpl)
+        text = CONFIG.format(output=f"out-{mode}", templates=tpl, zmin=zrange[0], zmax=zrange[1])
         (folder / f"{mode}.toml").write_text(text)
 
 
@@ -110,23 +153,31 @@ def _same(folder: Path, n: int) -> bool:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-cubes", type=int, default=8)
+    parser.add_argument("--manga", action="store_true", help="synthetic MaNGA-sized cubes")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        _setup(folder, args.n_cubes)
+        _setup(folder, args.n_cubes, args.manga)
         serial, serial_cubes, serial_cpu = _time(folder, "serial")
         dask, dask_cubes, dask_cpu = _time(folder, "dask")
         same = _same(folder, args.n_cubes)
     load_after = os.getloadavg()[0]
     n = args.n_cubes
     rate_s, rate_d = n / serial * 3600, n / dask * 3600
+    what = (
+        "a synthetic MaNGA-sized cube (42 x 42 x 4563, see the script)"
+        if args.manga
+        else "the MUSE Abell 478 cut-out (30 x 30 x 560)"
+    )
+    zr = "0.02-0.04" if args.manga else "0.07-0.10"
+    title = "MaNGA-sized cubes" if args.manga else "cut-outs"
     lines = [
-        "## Survey throughput: one process vs Dask with 2 workers (bench_survey.py)",
+        f"## Survey throughput, {title}: one process vs Dask with 2 workers (bench_survey.py)",
         "",
-        f"{n} copies of the MUSE Abell 478 cut-out (30 x 30 x 560), pipeline info -> "
+        f"{n} copies of {what}, pipeline info -> "
         "correlation (measured) -> bin (S/N 30) -> redshift (5 SDSS templates + emission "
-        "lines, z 0.07-0.10, on the bins). Wall times include imports and the cluster's start.",
+        f"lines, z {zr}, on the bins). Wall times include imports and the cluster's start.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), "
         f"Python {platform.python_version()}, load average {load_before:.1f} before and "
         f"{load_after:.1f} after the run.",
@@ -145,7 +196,7 @@ def main(argv=None) -> None:
         "wall time adds Python's start and, for Dask, the cluster's start and close.",
         "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    (RESULTS_MANGA if args.manga else RESULTS).write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -15,7 +15,8 @@ ORDER = [
     ("calibration.md", "uv run python benchmarks/calibration_report.py"),
     ("binning.md", "uv run python benchmarks/bench_binning.py"),
     ("match.md", "uv run python benchmarks/bench_match.py"),
-    ("survey.md", "uv run python benchmarks/bench_survey.py"),
+    ("survey.md", "uv run python benchmarks/bench_survey.py --n-cubes 16"),
+    ("survey_manga.md", "uv run python benchmarks/bench_survey.py --manga --n-cubes 8"),
     ("field.md", "uv run python benchmarks/bench_field.py"),
     (
         "sedfit.md",
