@@ -159,6 +159,7 @@ def test_bad_inputs():
         out.write("never.fits", reference_channel=99)
 
 
+@pytest.mark.slow
 def test_summed_spectra_are_bin_spectras_sums(data_dir):
     """The lean sums of a whole field's bins equal bin_spectra's, masked channels included."""
     from bayesifu.binning import summed_spectra

@@ -229,6 +229,7 @@ def test_one_faint_bin_every_spaxel_flagged_is_said_plainly(cutout, tpl_paths, t
     assert (tmp_path / "z_pz.png").exists() and (tmp_path / "z_map.png").exists()
 
 
+@pytest.mark.slow
 def test_grid_that_misses_the_galaxy_is_flagged_not_reported(cutout, tpl_paths, tmp_path, capsys):
     """The cut-out (z 0.086) on a 0.20-0.22 grid: 701 of 900 spaxels came out unflagged at
     z 0.213. The range check (default 0-1) finds that a redshift outside the grid fits better,
