@@ -31,8 +31,8 @@ flag                      bit   meaning
 ``POOR_FIT`` and ``BETTER_OUTSIDE`` catch confident wrong answers that the other flags miss:
 on the real MUSE cube of Abell 478 (z 0.086), a grid of 0.20-0.22 gives z 0.213 for 701 of 900
 spaxels without these flags, and the single template spDR2-028 on the full 0-1 grid gives z 0.86
-or 0.38 for 558 of 1600. See BENCHMARKS.md ("Goodness-of-fit flags") for the rates measured on
-real and simulated spectra.
+or 0.38 for 558 of 1600. See BENCHMARKS.md ("Redshift goodness-of-fit flags") for the rates
+measured on real and simulated spectra.
 """
 
 from __future__ import annotations
@@ -355,12 +355,17 @@ def _at_edge(kmap, valid_z, nz, edge_cells):
     return (kmap - first < edge_cells) | (last - kmap < edge_cells)
 
 
-def _signal_gain(chi2_null, chi2):
+def _best_chi2(chi2):
+    """Smallest finite chi-square of each row over the grid (NaN for a row without any)."""
+    with np.errstate(invalid="ignore"):
+        return np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
+
+
+def _signal_gain(chi2_null, chi2_min):
     """Chi-square gained by the templates over the polynomials alone; None without ``chi2_null``."""
     if chi2_null is None:
         return None
-    with np.errstate(invalid="ignore"):
-        return np.asarray(chi2_null) - np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
+    return np.asarray(chi2_null) - chi2_min
 
 
 #: POOR_FIT is judged only where the polynomials alone leave a chi-square excess over the noise
@@ -370,25 +375,23 @@ def _signal_gain(chi2_null, chi2):
 POOR_FIT_MIN_EXCESS = 5.0
 
 
-def _poor_fit(chi2, chi2_null, dof, max_unexplained):
+def _poor_fit(chi2_min, chi2_null, dof, max_unexplained):
     """``chi2_min - dof > max_unexplained (chi2_null - dof)`` where the polynomials alone leave a
     significant excess over the noise; False without ``chi2_null`` or ``dof``."""
     if chi2_null is None or dof is None:
         return False
     dof = np.asarray(dof, dtype=float)
     with np.errstate(invalid="ignore"):
-        chi2_min = np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
         excess_null = np.asarray(chi2_null) - dof
         judged = excess_null > POOR_FIT_MIN_EXCESS * np.sqrt(2 * np.maximum(dof, 1))
         return judged & (chi2_min - dof > max_unexplained * excess_null)
 
 
-def _fits_better_outside(chi2, chi2_outside, delta_chi2_min):
+def _fits_better_outside(chi2_min, chi2_outside, delta_chi2_min):
     """The smallest chi-square outside the grid is below the one inside by ``delta_chi2_min``."""
     if chi2_outside is None:
         return False
     with np.errstate(invalid="ignore"):
-        chi2_min = np.nanmin(np.where(np.isfinite(chi2), chi2, np.nan), 1)
         return np.asarray(chi2_outside) < chi2_min - delta_chi2_min
 
 
@@ -477,8 +480,9 @@ def summarize(  # noqa: PLR0913 -- public API: one option per flag threshold
         The default 0.8 flags 0.7 % of the otherwise unflagged spaxels of the real MUSE cube of
         Abell 478 fitted with the SDSS templates spDR2-023..027 at the right redshift, and
         99.8 % of those that the single template spDR2-028 puts at a wrong one; for spectra
-        that the model describes (simulated from the templates) and that pass ``LOW_SIGNAL``,
-        a value above 0.8 needs a noise fluctuation of more than 4.5 sigma.
+        that the model describes (simulated from the templates), where POOR_FIT is judged
+        (``chi2_null - dof > 5 sqrt(2 dof)``) a value above 0.8 needs ``chi2_min - dof`` above
+        4 sqrt(2 dof), a fluctuation of more than 4 sigma.
     p_min : float
         Smallest probability of a peak counted as significant.
     max_peaks : int
@@ -513,8 +517,9 @@ def summarize(  # noqa: PLR0913 -- public API: one option per flag threshold
     )
     at_edge = _at_edge(kmap, valid_z, z_grid.size, edge_cells)
     low_template = _below(template_coverage, min_template_coverage)
-    poor = _poor_fit(chi2, chi2_null, dof, max_unexplained)
-    outside = _fits_better_outside(chi2, chi2_outside, delta_chi2_min)
+    chi2_min = _best_chi2(chi2)
+    poor = _poor_fit(chi2_min, chi2_null, dof, max_unexplained)
+    outside = _fits_better_outside(chi2_min, chi2_outside, delta_chi2_min)
     flags = (
         _bit(no_data, "NO_DATA")
         | _bit(_below(coverage, min_coverage), "LITTLE_COVERAGE")
@@ -522,7 +527,7 @@ def summarize(  # noqa: PLR0913 -- public API: one option per flag threshold
         | _bit(at_edge & ~no_data, "Z_AT_EDGE")
         | _bit(_below(model_sum, 0), "NEGATIVE_MODEL")
         | _bit(n_peaks > 1, "MULTIPLE_PEAKS")
-        | _bit(_below(_signal_gain(chi2_null, chi2), min_signal_chi2), "LOW_SIGNAL")
+        | _bit(_below(_signal_gain(chi2_null, chi2_min), min_signal_chi2), "LOW_SIGNAL")
         | _bit(low_template & ~no_data, "TEMPLATE_COVERAGE")
         | _bit(poor & ~no_data, "POOR_FIT")
         | _bit(outside & ~no_data, "BETTER_OUTSIDE")
