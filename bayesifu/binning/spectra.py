@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..containers import Cube
+from ..containers import Cube, usable_channels
 from ..correlation import SpatialCorrelation
 from ..errors import EmptyDataError, InputError, ShapeError
 from .operator import Binning, _check_correlation
@@ -219,11 +219,7 @@ def _channel_blocks(cube, op, correlation, chunk):
 
 def _chunk(cube: Cube, sl):
     """Flux (zero where masked) and error (zero where masked) of channels ``sl``, ``(nk, n)``."""
-    f = np.asarray(cube.flux[sl], dtype=float)
-    v = np.asarray(cube.variance[sl], dtype=float)
-    bad = ~np.isfinite(f) | ~np.isfinite(v) | (v <= 0)
-    if cube.mask is not None:
-        bad |= np.asarray(cube.mask[sl], dtype=bool)
+    f, v, bad = usable_channels(cube.flux, cube.variance, cube.mask, np.arange(sl.start, sl.stop))
     nk = f.shape[0]
     f = np.where(bad, 0.0, f).reshape(nk, -1)
     s = np.sqrt(np.where(bad, 0.0, v)).reshape(nk, -1)
