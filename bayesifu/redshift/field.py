@@ -43,6 +43,11 @@ def _stamp(path: str) -> tuple:
     return (st.st_size, st.st_mtime_ns)
 
 
+def _rows_of(path: str) -> int:
+    """Rows of spaxels of the cube in ``path`` (runs on a worker, which keeps the cube open)."""
+    return int(_open(path, _stamp(path)).spatial_shape[0])
+
+
 def _tile(path: str, rows: tuple, templates, z_grid, options: dict) -> RedshiftSummary:
     """The summary of rows ``rows = (y0, y1)`` of the cube in ``path`` (runs on a worker)."""
     from .batch import redshift_posterior
@@ -107,7 +112,9 @@ def redshift_field(
             raise InputError(f"redshift_field: the cube comes from {path}; {name}= is not used")
     options.setdefault("workers", 1)
     options["progress"] = False
-    ny = _open(path, _stamp(path)).spatial_shape[0]
+    # The shape is read by a worker: opening the cube here would read (and check) the whole
+    # file on the client, which fits nothing.
+    ny = client.submit(_rows_of, path, pure=False).result()
     tiles = [(y0, min(y0 + rows_per_task, ny)) for y0 in range(0, ny, rows_per_task)]
     futures = [
         client.submit(_tile, path, rows, templates, z_grid, options, pure=False) for rows in tiles
