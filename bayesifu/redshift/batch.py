@@ -144,6 +144,10 @@ def _ivar(variance, mask, flux):
         return np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, variance))
 
 
+#: Spectra checked at once for negative or NaN inverse variances (bounds the memory).
+CHECK_ROWS = 4096
+
+
 def _from_arrays(flux, wave, ivar, variance, mask, medium):
     """Wavelengths, shape, number and loader of array spectra; the loader makes the inverse
     variances of one chunk at a time (no full-size copy of the spectra is made)."""
@@ -184,10 +188,6 @@ def _rows(values, shape):
     if values is None:
         return None
     return np.broadcast_to(np.asarray(values), shape).reshape(-1, shape[-1])
-
-
-#: Spectra checked at once for negative or NaN inverse variances (bounds the memory).
-CHECK_ROWS = 4096
 
 
 def redshift_posterior(  # noqa: PLR0913 -- public API: documented keyword options
