@@ -10,8 +10,13 @@ coordinates per bin: ``3 n_bins`` with two templates, ``2 n_bins`` with one).
 
 Measured side by side in one run, on the same model and data:
 
-* NUTS (``bayesifu.sample``, one chain, diagonal mass matrix adapted in the warmup; tree depth
-  ``--max-tree-depth``, default NumPyro's 10);
+* NUTS (``bayesifu.sample``, ``--chains`` chains, default 2). ``--nuts-mass laplace`` (default):
+  the dense inverse mass of the Laplace approximation, fixed (``init_mass="laplace",
+  adapt_mass=False``: L-BFGS from the random start to the mode, the exact Hessian there, the
+  chains started at draws from that approximation; the warmup tunes the step size only), which
+  follows the correlations between bins that the spatially correlated noise creates;
+  ``--nuts-mass diagonal``: a diagonal mass adapted in the warmup from a random start
+  (NumPyro's default). Tree depth ``--max-tree-depth``, default NumPyro's 10;
 * emcee (``sampler="emcee"``) on NumPyro's potential of the same model, ``2 * ndim + 2`` walkers
   (emcee's minimum is ``2 * ndim``), vectorised over walkers.
 
@@ -153,12 +158,19 @@ def run(args):
         print(rows[-1], flush=True)
 
     nuts_options = {}
+    mass = "diagonal mass adapted"
+    if args.nuts_mass == "laplace":
+        nuts_options.update(dense_mass=True, init_mass="laplace", adapt_mass=False)
+        mass = "dense Laplace mass"
     depth = ""
     if args.max_tree_depth is not None:
         nuts_options["max_tree_depth"] = args.max_tree_depth
         depth = f", max tree depth {args.max_tree_depth}"
-    timed(f"NUTS, 1 chain, {args.warmup} warmup + {args.draws} draws{depth}",
-          chains=1, warmup=args.warmup, draws=args.draws, sampler_options=nuts_options)  # fmt: skip
+    timed(f"NUTS ({mass}), {args.chains} chain(s), {args.warmup} warmup + {args.draws} draws"
+          f"{depth}", chains=args.chains, warmup=args.warmup, draws=args.draws,
+          sampler_options=nuts_options)  # fmt: skip
+    if args.emcee_steps == 0:
+        return nb, ndim, rows
     walkers = 2 * ndim + 2
     timed(f"emcee, {walkers} walkers, {args.emcee_warmup} burn-in + {args.emcee_steps} steps",
           sampler="emcee", warmup=args.emcee_warmup, draws=args.emcee_steps,
@@ -223,9 +235,16 @@ def main(argv=None):
         help="shipped SDSS template files (default: %(default)s)",
     )
     parser.add_argument("--max-tree-depth", type=int, default=None, help="NUTS (default 10)")
+    parser.add_argument(
+        "--nuts-mass",
+        choices=("laplace", "diagonal"),
+        default="laplace",
+        help="NUTS mass matrix: dense Laplace, fixed, or diagonal adapted (default: %(default)s)",
+    )
+    parser.add_argument("--chains", type=int, default=2, help="NUTS chains (default 2)")
     parser.add_argument("--draws", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--emcee-steps", type=int, default=2000)
+    parser.add_argument("--emcee-steps", type=int, default=2000, help="0: NUTS only")
     parser.add_argument("--emcee-warmup", type=int, default=1000)
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else list(argv)

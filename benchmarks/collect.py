@@ -20,8 +20,8 @@ ORDER = [
     ("field.md", "uv run python benchmarks/bench_field.py"),
     (
         "sedfit.md",
-        "nice -n 10 uv run python benchmarks/bench_sedfit.py --bin-side 22 --templates "
-        "spDR2-023.fit --warmup 150 --draws 100 --emcee-warmup 50 --emcee-steps 80",
+        "uv run python benchmarks/bench_sedfit.py --bin-side 22 --templates "
+        "spDR2-023.fit --warmup 300 --draws 1000 --emcee-warmup 50 --emcee-steps 80",
     ),
     ("sampling.md", "uv run python benchmarks/bench_sampling.py"),
     ("real_disk_fit.md", "uv run python benchmarks/real_disk_fit.py"),

@@ -82,7 +82,7 @@ def test_nuts_conjugate_posterior(problem):
 
 
 def test_laplace_inverse_mass_is_the_gaussian_posterior_covariance(problem):
-    """For a Gaussian posterior, BFGS from a start off the mode and the inverse Hessian there
+    """For a Gaussian posterior, L-BFGS from a start off the mode and the inverse Hessian there
     give exactly the posterior covariance (here against the closed form)."""
     design, lik, _, post_cov, _, _ = problem
     start = init_to_value(values={"b": jnp.array([3.0, 1.0])})
@@ -106,6 +106,29 @@ def test_nuts_laplace_mass_short_warmup_conjugate_posterior(problem):
     # process may have set the device count), else vectorised.
     expected = "parallel" if jax.local_device_count() >= 2 else "vectorized"
     assert _arviz.group(idata, "posterior").attrs["chain_method"] == expected
+
+
+def test_nuts_laplace_starts_the_chains_in_the_posterior(problem):
+    """With init_mass='laplace' the chains start at draws from the Laplace approximation, not at
+    the given start: with no warmup at all, from a start 10^4 posterior sds away, the draws
+    already have the posterior's moments (a chain left at that start, with a mass fitted to the
+    posterior's width, loses only ~1 unit of potential energy per iteration there)."""
+    design, lik, post_mean, post_cov, _, _ = problem
+    far = post_mean + 1e4 * np.sqrt(np.diag(post_cov))
+    opts = {
+        "dense_mass": True,
+        "init_mass": "laplace",
+        "adapt_mass": False,
+        "init_strategy": init_to_value(values={"b": jnp.asarray(far)}),
+    }
+    idata = sample(
+        linear_model, design, lik, chains=2, draws=600, warmup=0, seed=2, sampler_options=opts,
+        check="ignore",
+    )  # fmt: skip
+    _check_moments(idata, post_mean, post_cov)
+    first = np.asarray(_arviz.group(idata, "posterior")["b"])[:, 0]
+    z = (first - post_mean) / np.sqrt(np.diag(post_cov))
+    assert np.all(np.abs(z) < 5)
 
 
 def test_emcee_conjugate_posterior(problem):

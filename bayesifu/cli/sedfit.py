@@ -4,9 +4,12 @@ The cube (spectral channels or photometric bands) is binned (``--bins``: a FITS 
 e.g. the ``BINID`` of ``bayesifu bin``; else square blocks of ``--block`` spaxels) with the exact
 covariance (:func:`bayesifu.bin_spectra`), and :mod:`bayesifu.models.sed` (non-negative template
 mixture with Calzetti 2000 dust, redshift fixed by ``--z`` or free within ``--z-range``) is
-sampled with NUTS for all bins jointly. Writes the posterior maps with the cube's celestial WCS
-(:func:`bayesifu.sedmodel.sed_maps`: A_V, flux, template weights; median, sd, 16th and 84th
-percentiles) to ``--out``, with the provenance in the primary header.
+sampled with NUTS for all bins jointly: with a diagonal mass matrix adapted in the warmup, or
+(``--mass laplace``) the dense one of the Laplace approximation, which follows the correlations
+that the correlated noise creates between the parameters of neighbouring bins. Writes the
+posterior maps with the cube's celestial WCS (:func:`bayesifu.sedmodel.sed_maps`: A_V, flux,
+template weights; median, sd, 16th and 84th percentiles) to ``--out``, with the
+provenance in the primary header.
 """
 
 from __future__ import annotations
@@ -80,6 +83,16 @@ def register(subparsers):
         "--independent-bins",
         action="store_true",
         help="drop the covariance between bins (for comparison only)",
+    )
+    p.add_argument(
+        "--mass",
+        choices=("diagonal", "laplace"),
+        default="diagonal",
+        help="NUTS mass matrix: 'diagonal' (default) adapted in the warmup; 'laplace' the dense "
+        "inverse Hessian at the posterior mode, fixed, with the chains started at draws from "
+        "that Laplace approximation: it follows the correlations between bins and mixes a "
+        "484-bin one-template fit in 16 leapfrog steps, but not the non-Gaussian age-dust "
+        "degeneracy of two templates (BENCHMARKS.md)",
     )
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--warmup", type=int, default=500)
@@ -220,7 +233,9 @@ def run(args) -> int:
     basis = SEDBasis.from_templates(read_templates(paths), cube.wave, z=z)
     redshift = args.z if args.z is not None else dist.Uniform(*args.z_range)
     lik = BinnedSpectraLikelihood(binned)
-    options = None if args.z is not None else _redshift_start(basis, binned)
+    options = {} if args.z is not None else _redshift_start(basis, binned)
+    if args.mass == "laplace":  # a 484-bin fit does not mix with a diagonal mass (BENCHMARKS)
+        options.update(dense_mass=True, init_mass="laplace", adapt_mass=False)
     idata = sample(
         sed.model,
         basis,

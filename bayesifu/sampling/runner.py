@@ -71,10 +71,13 @@ def sample(  # noqa: PLR0913 -- public API: run settings as keyword options
     sampler_options : dict, optional
         NUTS: ``target_accept``, ``dense_mass``, ``init_mass``, ``max_tree_depth``,
         ``chain_method``, ``init_strategy``, ``progress_bar``; emcee: ``walkers``, ``moves``,
-        ``init_strategy``, ``progress_bar``. ``init_mass="laplace"`` starts the warmup from the
-        inverse Hessian of the potential at the start (:func:`laplace_inverse_mass`) instead of
-        the identity: use it when the chains start near the mode (``init_to_value`` at an LM
-        fit). ``adapt_mass=False`` then keeps that matrix and the warmup only tunes the step
+        ``init_strategy``, ``progress_bar``. ``init_mass="laplace"`` finds the mode from the
+        start (L-BFGS), takes the inverse Hessian of the potential there as the inverse mass
+        (:func:`laplace_inverse_mass`) instead of the identity, and starts each chain at its own
+        draw from that Laplace approximation; it suits a posterior with one dominant mode
+        (start near it, e.g. ``init_to_value`` at an LM fit, where there are several), and
+        strongly correlated posteriors of many dimensions (the joint SED fit of hundreds of
+        bins). ``adapt_mass=False`` then keeps that matrix and the warmup only tunes the step
         size, which needs far fewer iterations (e.g. 150) for a near-Gaussian posterior; the
         posterior is the same, only the sampler's efficiency changes. ``chain_method``
         defaults to ``"parallel"`` with enough host devices
