@@ -55,7 +55,8 @@ HESSIAN_BATCH = 64
 
 
 def _laplace(potential_fn, z, dense):
-    """The mode (an unconstrained pytree like ``z``) and :func:`laplace_inverse_mass` there,
+    """The mode (an unconstrained pytree like ``z``), :func:`laplace_inverse_mass` there and a
+    square root ``R`` of the full Laplace covariance (``R R^T``, from the same eigenvectors),
     for a potential and an unconstrained start ``z``."""
     flat, unravel = jax.flatten_util.ravel_pytree(z)
 
@@ -96,17 +97,17 @@ def _laplace(potential_fn, z, dense):
         )
     lam, vec = np.linalg.eigh(0.5 * (hess + hess.T))
     lam = np.maximum(np.abs(lam), 1e-10 * np.abs(lam).max())
-    inverse = (vec / lam) @ vec.T
-    return unravel(jnp.asarray(x)), jnp.asarray(inverse if dense else np.diag(inverse))
+    root = vec / np.sqrt(lam)
+    inverse = root @ root.T
+    mass = inverse if dense else np.diag(inverse)
+    return unravel(jnp.asarray(x)), jnp.asarray(mass), jnp.asarray(root)
 
 
-def _laplace_starts(potential_fn, mode, inverse, chains, key):
-    """Chain starts drawn from the Laplace approximation N(mode, inverse) (a draw whose
+def _laplace_starts(potential_fn, mode, root, chains, key):
+    """Chain starts drawn from the Laplace approximation N(mode, root root^T) (a draw whose
     potential is not finite is replaced by the mode), stacked for ``chains`` > 1."""
     flat, unravel = jax.flatten_util.ravel_pytree(mode)
-    cov = inverse if inverse.ndim == 2 else jnp.diag(inverse)
-    chol = jnp.linalg.cholesky(0.5 * (cov + cov.T))
-    draws = flat + jax.random.normal(key, (chains, flat.size)) @ chol.T
+    draws = flat + jax.random.normal(key, (chains, flat.size)) @ root.T
     finite = np.isfinite(np.asarray(jax.jit(jax.vmap(lambda f: potential_fn(unravel(f))))(draws)))
     draws = jnp.where(jnp.asarray(finite)[:, None], draws, flat)
     if chains == 1:
@@ -168,12 +169,12 @@ def _run_nuts(model, args, kwargs, key, chains, draws, warmup, thin, opts):
         z0 = init_params
         if chains > 1:
             z0 = jax.tree_util.tree_map(lambda a: a[0], z0)
-        mode, inverse_mass = _laplace(info.potential_fn, z0, dense)
+        mode, inverse_mass, root = _laplace(info.potential_fn, z0, dense)
         # the chains start in the Laplace approximation, not at the first start: a mass fitted
         # to the posterior's width moves a step size of that width per leapfrog step, so a
         # chain started far away crawls (the 484-bin SED fit stayed at its random start)
-        key_init, key_starts = jax.random.split(key_init)
-        init_params = _laplace_starts(info.potential_fn, mode, inverse_mass, chains, key_starts)
+        key_starts = jax.random.fold_in(key_init, 1)
+        init_params = _laplace_starts(info.potential_fn, mode, root, chains, key_starts)
     kernel = NUTS(
         potential_fn=info.potential_fn,
         target_accept_prob=opts.pop("target_accept", 0.8),
